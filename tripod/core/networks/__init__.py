@@ -1,0 +1,1 @@
+"""tripod.core.networks."""
