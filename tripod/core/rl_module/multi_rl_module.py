@@ -1,0 +1,271 @@
+"""MultiRLModule: a mapping of module ids to RL modules, for multi-agent training."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any
+
+import gymnasium as gym
+from torch import nn
+
+from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule, RLModuleSpec
+from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
+
+__all__ = ["DEFAULT_MODULE_ID", "MultiRLModule", "MultiRLModuleSpec"]
+
+
+class MultiRLModule(TorchRLModule):
+    """Holds several RL modules under module ids; forwards map ``{module_id: batch}``.
+
+    Args:
+        rl_module_specs: ``{module_id: RLModuleSpec}`` built in ``setup()``.
+        observation_space, action_space, inference_only, learner_only, model_config:
+            Stored like RLModule's; each sub-module has its own spaces.
+
+    Sub-modules need not be torch modules (a fixed heuristic policy may be a
+    plain :class:`RLModule`); torch ones are registered so ``.to(device)``,
+    ``.parameters()`` and ``state_dict()`` see them.
+    """
+
+    def __init__(
+        self,
+        *,
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        inference_only: bool = False,
+        learner_only: bool = False,
+        model_config: dict | None = None,
+        rl_module_specs: Mapping[ModuleID, RLModuleSpec] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._rl_module_specs = dict(rl_module_specs or {})
+        self._rl_modules: dict[ModuleID, RLModule] = {}
+        super().__init__(
+            observation_space=observation_space,
+            action_space=action_space,
+            inference_only=inference_only,
+            learner_only=learner_only,
+            model_config=model_config,
+            **kwargs,
+        )
+
+    def setup(self) -> None:
+        """Build every sub-module from ``rl_module_specs``."""
+        self._torch_modules = nn.ModuleDict()
+        for module_id, spec in self._rl_module_specs.items():
+            if not isinstance(spec, RLModuleSpec):
+                raise TypeError(
+                    f"MultiRLModule: rl_module_specs['{module_id}'] must be an RLModuleSpec, "
+                    f"got {type(spec).__name__}."
+                )
+            self.add_module(module_id, spec.build())
+
+    # -------------------------------------------------------------- the mapping
+    def add_module(self, module_id: ModuleID, module: RLModule, *, override: bool = False) -> None:  # type: ignore[override]
+        """Add ``module`` under ``module_id`` (``override=True`` to replace an existing one)."""
+        if not isinstance(module, RLModule):
+            raise TypeError(
+                f"MultiRLModule.add_module('{module_id}'): expected an RLModule, got {type(module).__name__}."
+            )
+        if not isinstance(module_id, str) or not module_id or "/" in module_id or "." in module_id:
+            raise ValueError(
+                f"MultiRLModule.add_module(): module_id must be a non-empty string without '/' or '.', "
+                f"got {module_id!r}."
+            )
+        if module_id in self._rl_modules and not override:
+            raise ValueError(
+                f"MultiRLModule.add_module(): module '{module_id}' already exists. "
+                "Pass override=True to replace it."
+            )
+        self._rl_modules[module_id] = module
+        if module_id in self._torch_modules:
+            del self._torch_modules[module_id]
+        if isinstance(module, nn.Module):
+            self._torch_modules[module_id] = module
+
+    def remove_module(self, module_id: ModuleID, *, raise_err_if_not_found: bool = True) -> None:
+        """Remove the module under ``module_id``."""
+        if module_id not in self._rl_modules:
+            if raise_err_if_not_found:
+                raise KeyError(self._missing_message(module_id))
+            return
+        del self._rl_modules[module_id]
+        if module_id in self._torch_modules:
+            del self._torch_modules[module_id]
+
+    def _missing_message(self, module_id: Any) -> str:
+        return f"MultiRLModule has no module '{module_id}'; it holds {sorted(self._rl_modules)}."
+
+    def __getitem__(self, module_id: ModuleID) -> RLModule:
+        try:
+            return self._rl_modules[module_id]
+        except KeyError:
+            raise KeyError(self._missing_message(module_id)) from None
+
+    def __contains__(self, module_id: object) -> bool:
+        return module_id in self._rl_modules
+
+    def __len__(self) -> int:
+        return len(self._rl_modules)
+
+    def __iter__(self) -> Iterator[ModuleID]:
+        return iter(self._rl_modules)
+
+    def get(self, module_id: ModuleID, default: Any = None) -> RLModule | Any:
+        """The module under ``module_id`` or ``default``."""
+        return self._rl_modules.get(module_id, default)
+
+    def keys(self):
+        """Module ids."""
+        return self._rl_modules.keys()
+
+    def values(self):
+        """Modules."""
+        return self._rl_modules.values()
+
+    def items(self):
+        """``(module_id, module)`` pairs."""
+        return self._rl_modules.items()
+
+    def foreach_module(self, func: Callable[..., Any], *, return_dict: bool = False) -> Any:
+        """Call ``func(module_id, module)`` for each module; a list (or dict) of results."""
+        results = {mid: func(mid, module) for mid, module in self._rl_modules.items()}
+        return results if return_dict else list(results.values())
+
+    # ------------------------------------------------------------------ forwards
+    def _run(self, phase: str, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        if not isinstance(batch, Mapping):
+            raise TypeError(
+                f"MultiRLModule.{phase}() expects {{module_id: batch}}, got {type(batch).__name__}."
+            )
+        out = {}
+        for module_id, module_batch in batch.items():
+            out[module_id] = getattr(self[module_id], phase)(module_batch, **kwargs)
+        return out
+
+    def forward_inference(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        """``{module_id: module.forward_inference(batch[module_id])}``."""
+        return self._run("forward_inference", batch, **kwargs)
+
+    def forward_exploration(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        """``{module_id: module.forward_exploration(batch[module_id])}``."""
+        return self._run("forward_exploration", batch, **kwargs)
+
+    def forward_train(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        """``{module_id: module.forward_train(batch[module_id])}``."""
+        return self._run("forward_train", batch, **kwargs)
+
+    # -------------------------------------------------------------------- state
+    def get_state(
+        self,
+        components: str | Collection[str] | None = None,
+        *,
+        not_components: str | Collection[str] | None = None,
+        inference_only: bool = False,
+        **kwargs: Any,
+    ) -> dict[ModuleID, Any]:
+        """``{module_id: module.get_state()}``; ``components`` selects module ids."""
+        keep = {components} if isinstance(components, str) else components
+        drop = {not_components} if isinstance(not_components, str) else set(not_components or ())
+        if keep is not None:
+            missing = [mid for mid in keep if mid not in self._rl_modules]
+            if missing:
+                raise KeyError(self._missing_message(missing[0]))
+        return {
+            mid: module.get_state(inference_only=inference_only)
+            for mid, module in self._rl_modules.items()
+            if (keep is None or mid in keep) and mid not in drop
+        }
+
+    def set_state(self, state: Mapping[ModuleID, Any]) -> None:
+        """Load ``{module_id: module_state}``; modules not named keep their weights."""
+        for module_id, module_state in state.items():
+            self[module_id].set_state(module_state)
+
+    def get_non_inference_attributes(self) -> list[str]:
+        return []
+
+    def is_stateful(self) -> bool:
+        return any(module.is_stateful() for module in self._rl_modules.values())
+
+    def as_multi_rl_module(self) -> MultiRLModule:
+        return self
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{mid}: {type(m).__name__}" for mid, m in self._rl_modules.items())
+        return f"MultiRLModule({{{inner}}})"
+
+
+@dataclasses.dataclass
+class MultiRLModuleSpec:
+    """Builds a :class:`MultiRLModule` from ``{module_id: RLModuleSpec}``.
+
+    Args:
+        multi_rl_module_class: The class to build (default MultiRLModule).
+        rl_module_specs: ``{module_id: RLModuleSpec}``, or one spec used for
+            :data:`DEFAULT_MODULE_ID`.
+        observation_space, action_space, inference_only, model_config: Passed to
+            the MultiRLModule itself; ``inference_only`` also applies to each spec.
+        load_state_path: A MultiRLModule checkpoint to load after building.
+        modules_to_load: With ``load_state_path``, load only these module ids.
+    """
+
+    multi_rl_module_class: type = MultiRLModule
+    observation_space: gym.Space | None = None
+    action_space: gym.Space | None = None
+    inference_only: bool = False
+    model_config: dict | None = None
+    rl_module_specs: dict[ModuleID, RLModuleSpec] | RLModuleSpec = dataclasses.field(default_factory=dict)
+    load_state_path: str | None = None
+    modules_to_load: set[ModuleID] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rl_module_specs, RLModuleSpec):
+            self.rl_module_specs = {DEFAULT_MODULE_ID: self.rl_module_specs}
+        if not isinstance(self.rl_module_specs, Mapping):
+            raise TypeError(
+                "MultiRLModuleSpec.rl_module_specs must be a dict {module_id: RLModuleSpec}, "
+                f"got {type(self.rl_module_specs).__name__}."
+            )
+
+    def build(self, module_id: ModuleID | None = None) -> MultiRLModule | RLModule:
+        """Build the MultiRLModule, or only the sub-module ``module_id``."""
+        specs = {}
+        for mid, spec in self.rl_module_specs.items():
+            spec = dataclasses.replace(spec)
+            spec.inference_only = spec.inference_only or self.inference_only
+            specs[mid] = spec
+        if module_id is not None:
+            if module_id not in specs:
+                raise KeyError(f"MultiRLModuleSpec has no module '{module_id}'; it holds {sorted(specs)}.")
+            return specs[module_id].build()
+        multi = self.multi_rl_module_class(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            inference_only=self.inference_only,
+            model_config=self.model_config,
+            rl_module_specs=specs,
+        )
+        if self.load_state_path is not None:
+            from tripod.core.rl_module.module_io import load_multi_module_state
+
+            multi.set_state(load_multi_module_state(self.load_state_path, self.modules_to_load))
+        return multi
+
+    def add_modules(self, module_specs: Mapping[ModuleID, RLModuleSpec], override: bool = True) -> None:
+        """Add (or replace) sub-module specs."""
+        for mid, spec in module_specs.items():
+            if override or mid not in self.rl_module_specs:
+                self.rl_module_specs[mid] = spec
+
+    def remove_modules(self, module_ids: str | Collection[str]) -> None:
+        """Drop sub-module specs."""
+        for mid in [module_ids] if isinstance(module_ids, str) else module_ids:
+            self.rl_module_specs.pop(mid, None)
+
+    def __getitem__(self, module_id: ModuleID) -> RLModuleSpec:
+        return self.rl_module_specs[module_id]
+
+    def __contains__(self, module_id: object) -> bool:
+        return module_id in self.rl_module_specs
