@@ -1,1 +1,25 @@
-"""tripod.algorithms."""
+"""Algorithms: PPO and PG (on-policy); DQN and SAC arrive with the off-policy stack.
+
+Names are resolved lazily so ``import tripod.algorithms`` stays cheap.
+"""
+
+from typing import Any
+
+_LAZY = {
+    "Algorithm": "tripod.algorithms.algorithm",
+    "AlgorithmConfig": "tripod.algorithms.config",
+    "PPO": "tripod.algorithms.ppo",
+    "PPOConfig": "tripod.algorithms.ppo",
+    "PG": "tripod.algorithms.pg",
+    "PGConfig": "tripod.algorithms.pg",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tripod.algorithms' has no attribute '{name}'")

@@ -213,19 +213,26 @@ class TorchDeterministic(Distribution):
 
 
 class TorchCategorical(Distribution):
-    """Categorical over ``Discrete(n)`` actions; logits ``[B, n]`` (or unbatched ``[n]``)."""
+    """Categorical over ``Discrete(n)`` actions; logits ``[B, n]`` (or unbatched ``[n]``).
+
+    The maths is done directly on ``log_softmax(logits)`` (about twice as fast as going through
+    ``torch.distributions.Categorical``); ``_dist`` builds the equivalent torch object on first use.
+    A wrapped subclass of ``torch.distributions.Categorical`` is delegated to instead.
+    """
 
     def __init__(self, probs: torch.Tensor | None = None, logits: torch.Tensor | None = None) -> None:
         if (probs is None) == (logits is None):
             raise ValueError("TorchCategorical needs exactly one of probs= or logits=.")
-        self._dist = td.Categorical(probs=probs, logits=logits, validate_args=False)
-        self.logits = logits if logits is not None else self._dist.logits
+        self.logits = logits if logits is not None else probs.log()
+        self._torch: td.Categorical | None = None
+        self._delegate = False
+        self._log_probs: torch.Tensor | None = None
+        self._probs: torch.Tensor | None = None
 
     @classmethod
     def _wrap(cls, dist: td.Categorical) -> TorchCategorical:
-        obj = cls.__new__(cls)
-        obj._dist = dist
-        obj.logits = dist.logits
+        obj = cls(logits=dist.logits)
+        obj._torch, obj._delegate = dist, type(dist) is not td.Categorical
         return obj
 
     @classmethod
@@ -240,30 +247,59 @@ class TorchCategorical(Distribution):
         return int(space.n)
 
     @property
+    def _dist(self) -> td.Categorical:
+        if self._torch is None:
+            self._torch = td.Categorical(logits=self.logits, validate_args=False)
+        return self._torch
+
+    @property
+    def log_probs(self) -> torch.Tensor:
+        """Normalised log-probabilities ``log_softmax(logits)``."""
+        if self._log_probs is None:
+            self._log_probs = torch.log_softmax(self.logits, dim=-1)
+        return self._log_probs
+
+    @property
     def probs(self) -> torch.Tensor:
         """Action probabilities."""
-        return self._dist.probs
+        if self._probs is None:
+            self._probs = self.log_probs.exp()
+        return self._probs
 
     def sample(self, *, sample_shape: Any = ()) -> torch.Tensor:
         """Sample int64 action indices of shape ``[*sample_shape, B]``."""
-        return self._dist.sample(_size(sample_shape))
+        shape = _size(sample_shape)
+        if self._delegate:
+            return self._dist.sample(shape)
+        probs, num = self.probs, shape.numel()
+        out = torch.multinomial(probs.reshape(-1, probs.shape[-1]), num, True)
+        return (out if num == 1 else out.T).reshape(shape + probs.shape[:-1])
 
     def logp(self, value: torch.Tensor) -> torch.Tensor:
         """Log-probability of action indices ``value`` (``[B]``)."""
-        return self._dist.log_prob(value)
+        if self._delegate:
+            return self._dist.log_prob(value)
+        log_probs, index = self.log_probs, value.long().unsqueeze(-1)
+        if index.shape[:-1] != log_probs.shape[:-1]:
+            index, log_probs = torch.broadcast_tensors(index, log_probs)
+            index = index[..., :1]
+        return log_probs.gather(-1, index).squeeze(-1)
 
     def entropy(self) -> torch.Tensor:
         """Entropy ``[B]``."""
-        return self._dist.entropy()
+        if self._delegate:
+            return self._dist.entropy()
+        log_probs = self.log_probs.clamp(min=torch.finfo(self.logits.dtype).min)
+        return -(log_probs * self.probs).sum(-1)
 
     def kl(self, other: Distribution) -> torch.Tensor:
-        """``KL(self || other)`` ``[B]``."""
+        """``KL(self || other)`` ``[B]`` (via ``torch.distributions.kl_divergence``)."""
         self._check_other(other)
         return td.kl_divergence(self._dist, other._dist)
 
     def to_deterministic(self) -> TorchDeterministic:
         """Point mass on ``argmax(logits, -1)``."""
-        return TorchDeterministic(self._dist.logits.argmax(dim=-1), event_ndims=0)
+        return TorchDeterministic(self.logits.argmax(dim=-1), event_ndims=0)
 
 
 _PAD_INDEX_CACHE: dict[tuple, torch.Tensor] = {}
@@ -284,9 +320,10 @@ def _pad_index(lens: tuple[int, ...], device: torch.device) -> torch.Tensor:
 class TorchMultiCategorical(Distribution):
     """Independent categoricals over ``MultiDiscrete(nvec)`` actions (int64, ``[B, len(nvec)]``).
 
-    Logits ``[B, sum(nvec)]`` are split by ``input_lens``. Internally one batched torch
-    ``Categorical`` (``_dist``) is used over logits reshaped to ``[B, k, max(nvec)]``; unequal
-    component sizes are padded with the dtype's most negative value (probability exactly zero).
+    Logits ``[B, sum(nvec)]`` are split by ``input_lens``. Internally one batched
+    :class:`TorchCategorical` (``_cat``; ``_dist`` is its torch object) is used over logits reshaped
+    to ``[B, k, max(nvec)]``; unequal component sizes are padded with the dtype's most negative
+    value (probability exactly zero).
     """
 
     def __init__(self, logits: torch.Tensor, input_lens: Any) -> None:
@@ -305,7 +342,7 @@ class TorchMultiCategorical(Distribution):
             fill = logits.new_full((*batch, 1), torch.finfo(logits.dtype).min)
             ext = torch.cat([logits, fill], dim=-1)
             padded = ext.index_select(-1, _pad_index(lens, logits.device)).reshape(*batch, k, width)
-        self._dist = td.Categorical(logits=padded, validate_args=False)
+        self._cat = TorchCategorical(logits=padded)
 
     @classmethod
     def from_logits(
@@ -325,36 +362,47 @@ class TorchMultiCategorical(Distribution):
         cls._check_space(cls.__name__, space, gym.spaces.MultiDiscrete)
         return int(np.sum(space.nvec))
 
+    @property
+    def _dist(self) -> td.Categorical:
+        return self._cat._dist
+
     def sample(self, *, sample_shape: Any = ()) -> torch.Tensor:
         """Sample int64 actions ``[*sample_shape, B, k]``."""
-        return self._dist.sample(_size(sample_shape))
+        return self._cat.sample(sample_shape=sample_shape)
 
     def logp(self, value: torch.Tensor) -> torch.Tensor:
         """Sum of the components' log-probabilities, ``[B]``."""
-        return self._dist.log_prob(value).sum(-1)
+        return self._cat.logp(value).sum(-1)
 
     def entropy(self) -> torch.Tensor:
         """Sum of the components' entropies, ``[B]``."""
-        return self._dist.entropy().sum(-1)
+        return self._cat.entropy().sum(-1)
 
     def kl(self, other: Distribution) -> torch.Tensor:
         """Sum of the components' KL divergences, ``[B]``."""
         self._check_other(other)
         if other.input_lens != self.input_lens:
             raise ValueError(f"kl(): input_lens differ ({self.input_lens} vs {other.input_lens}).")
-        return td.kl_divergence(self._dist, other._dist).sum(-1)
+        return self._cat.kl(other._cat).sum(-1)
 
     def to_deterministic(self) -> TorchDeterministic:
         """Point mass on each component's argmax, ``[B, k]``."""
-        return TorchDeterministic(self._dist.logits.argmax(dim=-1), event_ndims=1)
+        return TorchDeterministic(self._cat.logits.argmax(dim=-1), event_ndims=1)
 
 
 class _GaussianBase(Distribution):
-    """Shared parts of the diagonal and squashed Gaussians (``_dist`` is a torch ``Normal``)."""
+    """Shared parts of the diagonal and squashed Gaussians.
+
+    Sampling and densities are computed directly from ``loc``/``scale``; ``_dist`` builds the
+    equivalent ``torch.distributions.Normal`` on first use.
+    """
 
     def __init__(self, loc: torch.Tensor, scale: torch.Tensor, *, action_shape: Any = None) -> None:
-        self._dist = td.Normal(loc, scale, validate_args=False)
+        if loc.shape != scale.shape:
+            loc, scale = torch.broadcast_tensors(loc, scale)
+        self._loc, self._scale = loc, scale
         self.event_ndims = 1 if action_shape is None else len(action_shape)
+        self._torch: td.Normal | None = None
         self._log_std: torch.Tensor | None = None
         self._logits: torch.Tensor | None = None
 
@@ -387,22 +435,41 @@ class _GaussianBase(Distribution):
         cls._check_space(cls.__name__, space, gym.spaces.Box)
         return 2 * int(np.prod(space.shape))
 
+    @classmethod
+    def _wrap(cls, normal: td.Normal, event_ndims: int) -> _GaussianBase:
+        obj = cls(normal.loc, normal.scale)
+        obj._torch, obj.event_ndims = normal, event_ndims
+        return obj
+
+    @property
+    def _dist(self) -> td.Normal:
+        if self._torch is None:
+            self._torch = td.Normal(self._loc, self._scale, validate_args=False)
+        return self._torch
+
     @property
     def loc(self) -> torch.Tensor:
         """Mean of the (pre-squash) Gaussian."""
-        return self._dist.loc
+        return self._loc
 
     @property
     def scale(self) -> torch.Tensor:
         """Standard deviation of the (pre-squash) Gaussian."""
-        return self._dist.scale
+        return self._scale
 
     @property
     def log_std(self) -> torch.Tensor:
         """Log standard deviation."""
         if self._log_std is None:
-            self._log_std = self._dist.scale.log()
+            self._log_std = self._scale.log()
         return self._log_std
+
+    def _draw(self, sample_shape: Any, reparam: bool) -> torch.Tensor:
+        loc, scale, shape = self._loc, self._scale, _size(sample_shape)
+        if not reparam:
+            loc, scale = loc.detach(), scale.detach()
+        eps = torch.randn(shape + loc.shape, dtype=loc.dtype, device=loc.device)
+        return loc + eps * scale
 
     @property
     def logits(self) -> torch.Tensor:
@@ -414,7 +481,7 @@ class _GaussianBase(Distribution):
         return self._logits
 
     def _normal_logp(self, x: torch.Tensor) -> torch.Tensor:
-        z = (x - self._dist.loc) / self._dist.scale
+        z = (x - self._loc) / self._scale
         return -0.5 * z * z - self.log_std - _HALF_LOG_2PI
 
 
@@ -426,11 +493,11 @@ class TorchDiagGaussian(_GaussianBase):
 
     def sample(self, *, sample_shape: Any = ()) -> torch.Tensor:
         """Sample actions (no gradient)."""
-        return self._dist.sample(_size(sample_shape))
+        return self._draw(sample_shape, False)
 
     def rsample(self, *, sample_shape: Any = ()) -> torch.Tensor:
         """Reparameterised sample ``mean + std * eps``."""
-        return self._dist.rsample(_size(sample_shape))
+        return self._draw(sample_shape, True)
 
     def logp(self, value: torch.Tensor) -> torch.Tensor:
         """Log-density summed over the action dims, ``[B]``."""
@@ -439,7 +506,7 @@ class TorchDiagGaussian(_GaussianBase):
     def entropy(self) -> torch.Tensor:
         """Entropy summed over the action dims, ``[B]``."""
         ent = (0.5 + _HALF_LOG_2PI) + self.log_std
-        return _sum_last(ent.expand_as(self._dist.loc), self.event_ndims)
+        return _sum_last(ent.expand_as(self._loc), self.event_ndims)
 
     def kl(self, other: Distribution) -> torch.Tensor:
         """Closed-form ``KL(self || other)`` summed over the action dims, ``[B]``."""
@@ -483,7 +550,8 @@ class TorchSquashedGaussian(_GaussianBase):
     ) -> None:
         super().__init__(loc, scale, action_shape=action_shape)
         low, high = _scalar_or_tensor(low, loc), _scalar_or_tensor(high, loc)
-        if not bool(torch.all(torch.as_tensor(high) > torch.as_tensor(low))):
+        # Scalar bounds are checked here; array bounds in get_action_dist_cls (no device sync per step).
+        if isinstance(low, float) and isinstance(high, float) and not high > low:
             raise ValueError(f"TorchSquashedGaussian needs high > low, got low={low}, high={high}.")
         self.low, self.high = low, high
         self._unit = isinstance(low, float) and isinstance(high, float) and low == -1.0 and high == 1.0
@@ -504,20 +572,20 @@ class TorchSquashedGaussian(_GaussianBase):
 
     def sample(self, *, sample_shape: Any = ()) -> torch.Tensor:
         """Sample squashed actions in ``[low, high]`` (no gradient)."""
-        return self._squash(self._dist.sample(_size(sample_shape)))
+        return self._squash(self._draw(sample_shape, False))
 
     def rsample(self, *, sample_shape: Any = ()) -> torch.Tensor:
         """Reparameterised squashed sample."""
-        return self._squash(self._dist.rsample(_size(sample_shape)))
+        return self._squash(self._draw(sample_shape, True))
 
     def sample_and_logp(self, *, sample_shape: Any = ()) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(actions, logp)`` with ``logp`` computed from the pre-squash sample (no atanh)."""
-        u = self._dist.sample(_size(sample_shape))
+        u = self._draw(sample_shape, False)
         return self._squash(u), self._logp_pre_squash(u)
 
     def rsample_and_logp(self, *, sample_shape: Any = ()) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised ``(actions, logp)``, both differentiable; the SAC actor loss uses this."""
-        u = self._dist.rsample(_size(sample_shape))
+        u = self._draw(sample_shape, True)
         return self._squash(u), self._logp_pre_squash(u)
 
     def logp(self, value: torch.Tensor) -> torch.Tensor:
@@ -543,3 +611,177 @@ class TorchSquashedGaussian(_GaussianBase):
     def to_deterministic(self) -> TorchDeterministic:
         """Point mass on the squashed mean ``low + (tanh(mean) + 1) / 2 * (high - low)``."""
         return TorchDeterministic(self._squash(self.loc), event_ndims=self.event_ndims)
+
+
+class TorchDistributionWrapper(Distribution):
+    """Wraps any ``torch.distributions.Distribution`` (what :func:`make_action_dist` falls back to).
+
+    ``sample``/``rsample``/``entropy`` delegate to the torch distribution; ``logp`` and ``entropy``
+    are summed over the last ``event_ndims`` dims of what torch returns, so that multi-dim actions
+    give one value per row. Default ``event_ndims``: ``len(batch_shape) - 1`` (the leading batch
+    dim is kept), which fits e.g. ``Beta(a, b)`` with ``a`` of shape ``[B, action_dim]``.
+    """
+
+    def __init__(self, dist: td.Distribution, *, event_ndims: int | None = None) -> None:
+        self._dist = dist
+        self.event_ndims = max(len(dist.batch_shape) - 1, 0) if event_ndims is None else event_ndims
+
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, **kwargs: Any) -> TorchDistributionWrapper:
+        """Not supported: wrap an existing distribution with ``TorchDistributionWrapper(dist)``."""
+        raise NotImplementedError(
+            "TorchDistributionWrapper wraps an existing torch.distributions.Distribution; it cannot be "
+            "built from logits. Use TorchDistributionWrapper(dist) or make_action_dist(dist)."
+        )
+
+    @classmethod
+    def required_input_dim(cls, space: gym.Space, **kwargs: Any) -> int:
+        """Not known for an arbitrary torch distribution."""
+        raise NotImplementedError("TorchDistributionWrapper has no fixed logits width.")
+
+    @property
+    def logits(self) -> torch.Tensor | None:
+        """The torch distribution's ``logits`` if it has them, else ``None``."""
+        return getattr(self._dist, "logits", None)
+
+    def sample(self, *, sample_shape: Any = ()) -> torch.Tensor:
+        """Delegate to the torch distribution's ``sample``."""
+        return self._dist.sample(_size(sample_shape))
+
+    def rsample(self, *, sample_shape: Any = ()) -> torch.Tensor:
+        """Delegate to the torch distribution's ``rsample``."""
+        if not self._dist.has_rsample:
+            raise NotImplementedError(f"{type(self._dist).__name__} does not support rsample().")
+        return self._dist.rsample(_size(sample_shape))
+
+    def logp(self, value: torch.Tensor) -> torch.Tensor:
+        """``log_prob(value)`` summed over the trailing action dims."""
+        return _sum_last(self._dist.log_prob(value), self.event_ndims)
+
+    def entropy(self) -> torch.Tensor:
+        """``entropy()`` summed over the trailing action dims."""
+        return _sum_last(self._dist.entropy(), self.event_ndims)
+
+    def kl(self, other: Distribution) -> torch.Tensor:
+        """``torch.distributions.kl_divergence`` summed over the trailing action dims."""
+        self._check_other(other)
+        return _sum_last(td.kl_divergence(self._dist, other._dist), self.event_ndims)
+
+    def to_deterministic(self) -> TorchDeterministic:
+        """Point mass on the mode (discrete support) or the mean (continuous support)."""
+        support = self._dist.support
+        try:
+            loc = self._dist.mode if support is not None and support.is_discrete else self._dist.mean
+        except NotImplementedError as e:
+            raise NotImplementedError(
+                f"to_deterministic(): {type(self._dist).__name__} has no mean/mode to act greedily on."
+            ) from e
+        return TorchDeterministic(loc, event_ndims=self.event_ndims + len(self._dist.event_shape))
+
+
+def get_action_dist_cls(action_space: gym.Space, *, squashed: bool = False) -> Any:
+    """Return the distribution class (or a ``PartialDistCls``) for a gymnasium action space.
+
+    ``Discrete`` -> :class:`TorchCategorical`; ``MultiDiscrete`` -> :class:`TorchMultiCategorical`
+    with ``input_lens`` bound; ``Box`` -> :class:`TorchDiagGaussian`, or with ``squashed=True``
+    :class:`TorchSquashedGaussian` with the space's (finite) bounds bound. Box spaces with other
+    than one dimension get ``action_shape`` bound. Other spaces raise ``ValueError``.
+    """
+    if isinstance(action_space, gym.spaces.Box):
+        shape = tuple(action_space.shape)
+        extra = {} if len(shape) == 1 else {"action_shape": shape}
+        if not squashed:
+            return TorchDiagGaussian.get_partial_dist_cls(**extra) if extra else TorchDiagGaussian
+        low, high = np.asarray(action_space.low), np.asarray(action_space.high)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise ValueError(
+                f"A squashed Gaussian needs finite Box bounds, got {action_space!r}; use squashed=False "
+                "or give the Box finite low/high."
+            )
+        if not np.all(high > low):
+            raise ValueError(
+                f"A squashed Gaussian needs high > low in every dimension, got {action_space!r}."
+            )
+        if low.size and np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
+            bounds = {"low": float(low.flat[0]), "high": float(high.flat[0])}
+        else:
+            bounds = {
+                "low": torch.as_tensor(low, dtype=torch.float32),
+                "high": torch.as_tensor(high, dtype=torch.float32),
+            }
+        if isinstance(bounds["low"], float) and (bounds["low"], bounds["high"]) == (-1.0, 1.0):
+            return TorchSquashedGaussian.get_partial_dist_cls(**extra) if extra else TorchSquashedGaussian
+        return TorchSquashedGaussian.get_partial_dist_cls(**bounds, **extra)
+    if squashed:
+        raise ValueError(f"squashed=True needs a gymnasium.spaces.Box action space, got {action_space!r}.")
+    if isinstance(action_space, gym.spaces.Discrete):
+        return TorchCategorical
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        lens = tuple(int(n) for n in np.asarray(action_space.nvec).flatten())
+        return TorchMultiCategorical.get_partial_dist_cls(input_lens=lens)
+    raise ValueError(
+        f"No action distribution for action space {action_space!r} ({type(action_space).__name__}): "
+        "tripod supports gymnasium.spaces.Discrete, MultiDiscrete and Box. For other spaces return a "
+        "torch.distributions.Distribution as action_dist_inputs, or override get_*_action_dist_cls()."
+    )
+
+
+_SPACE_CACHE: dict[int, tuple[gym.Space, Any]] = {}
+
+
+def _dist_cls_for(space: gym.Space) -> Any:
+    hit = _SPACE_CACHE.get(id(space))
+    if hit is not None and hit[0] is space:
+        return hit[1]
+    cls = get_action_dist_cls(space)
+    if len(_SPACE_CACHE) >= 256:
+        _SPACE_CACHE.clear()
+    _SPACE_CACHE[id(space)] = (space, cls)
+    return cls
+
+
+def _wrap_torch_dist(dist: td.Distribution) -> Distribution:
+    if isinstance(dist, td.Categorical):
+        return TorchCategorical._wrap(dist)
+    normal, event_ndims = None, 0
+    if type(dist) is td.Normal:
+        normal, event_ndims = dist, max(len(dist.batch_shape) - 1, 0)
+    elif type(dist) is td.Independent and type(dist.base_dist) is td.Normal:
+        normal, event_ndims = dist.base_dist, dist.reinterpreted_batch_ndims
+    if normal is None:
+        return TorchDistributionWrapper(dist)
+    return TorchDiagGaussian._wrap(normal, event_ndims)
+
+
+def make_action_dist(
+    action_dist_inputs: Any, action_space: gym.Space | None = None, *, dist_cls: Any = None
+) -> Distribution:
+    """Turn a module's ``action_dist_inputs`` into a tripod :class:`Distribution`.
+
+    - a logits ``torch.Tensor``: ``dist_cls.from_logits`` (``dist_cls`` defaults to
+      ``get_action_dist_cls(action_space)``, cached per space object);
+    - a ``torch.distributions.Distribution``: ``Categorical`` -> :class:`TorchCategorical`,
+      ``Normal``/``Independent(Normal)`` -> :class:`TorchDiagGaussian` (the torch object is kept as
+      ``._dist``), anything else -> :class:`TorchDistributionWrapper`;
+    - a tripod :class:`Distribution`: returned as is.
+    """
+    if isinstance(action_dist_inputs, torch.Tensor):
+        if dist_cls is None:
+            if action_space is None:
+                raise ValueError(
+                    "make_action_dist() got a logits tensor but neither action_space nor dist_cls; "
+                    "pass one of them so the logits can be interpreted."
+                )
+            dist_cls = _dist_cls_for(action_space)
+        return dist_cls.from_logits(action_dist_inputs)
+    if isinstance(action_dist_inputs, Distribution):
+        return action_dist_inputs
+    if isinstance(action_dist_inputs, td.Distribution):
+        return _wrap_torch_dist(action_dist_inputs)
+    kind = type(action_dist_inputs)
+    hint = " Convert it with torch.as_tensor(...)." if isinstance(action_dist_inputs, np.ndarray) else ""
+    raise TypeError(
+        f"make_action_dist() expected action_dist_inputs to be a logits torch.Tensor or a "
+        f"torch.distributions.Distribution, but received {kind.__module__}.{kind.__qualname__}: "
+        f"{' '.join(repr(action_dist_inputs).split())[:80]}.{hint}"
+    )

@@ -164,7 +164,9 @@ class CNNEncoder(nn.Module):
         if conv_filters is None:
             conv_filters = default_conv_filters(height, width)
         if isinstance(conv_filters, str) or not isinstance(conv_filters, Sequence) or not conv_filters:
-            raise ValueError(f"conv_filters must be a non-empty list of filter entries, got {conv_filters!r}.")
+            raise ValueError(
+                f"conv_filters must be a non-empty list of filter entries, got {conv_filters!r}."
+            )
         act_cls = get_activation(activation)
 
         layers: list[nn.Module] = []

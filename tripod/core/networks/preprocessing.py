@@ -118,9 +118,9 @@ class _MultiDiscreteFlat(nn.Module):
         self.dim = int(nvec.sum())
         self.path = path
         offsets = np.concatenate([[0], np.cumsum(nvec.reshape(-1))[:-1]])
-        self.register_buffer("nvec", torch.as_tensor(nvec.reshape(-1)), persistent=False)
-        self.register_buffer("start", torch.as_tensor(start.reshape(-1)), persistent=False)
-        self.register_buffer("offsets", torch.as_tensor(offsets), persistent=False)
+        self.register_buffer("nvec", torch.tensor(nvec.reshape(-1)), persistent=False)
+        self.register_buffer("start", torch.tensor(start.reshape(-1)), persistent=False)
+        self.register_buffer("offsets", torch.tensor(offsets), persistent=False)
 
     def forward(self, x: object, anchor: torch.Tensor) -> torch.Tensor:
         x = _to_tensor(x, anchor)

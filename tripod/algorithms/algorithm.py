@@ -1,0 +1,312 @@
+"""Algorithm: runs the loop sample → learn → sync weights, and owns metrics and checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+
+from tripod.algorithms.config import AlgorithmConfig
+from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
+from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule, RLModuleSpec
+from tripod.learner.learner import Learner
+from tripod.utils.checkpoint import (
+    CheckpointError,
+    atomic_directory,
+    class_path,
+    import_class,
+    load_state,
+    read_metadata,
+    save_state,
+    write_metadata,
+)
+from tripod.utils.seeding import get_rng_state, seed_everything, set_rng_state
+
+KIND_ALGORITHM = "algorithm"
+EVAL_SEED_OFFSET = 10_000
+
+
+class Algorithm:
+    """Base class of tripod's algorithms.
+
+    Build one with ``SomeConfig().environment(...).build_algo()``; call
+    :meth:`train` for one iteration (sample, update, sync weights) and
+    :meth:`evaluate` for greedy episodes. Subclasses set ``config_class``,
+    ``learner_class`` and ``default_module_class`` and may override
+    :meth:`training_step`.
+    """
+
+    config_class: type[AlgorithmConfig] = AlgorithmConfig
+    learner_class: type[Learner] = Learner
+    default_module_class: type[RLModule] | None = None
+
+    def __init__(self, config: AlgorithmConfig) -> None:
+        config.validate()
+        self.config = config
+        if config.num_torch_threads is not None:
+            torch.set_num_threads(config.num_torch_threads)
+        seed_everything(config.seed)
+        self.iteration = 0
+        self.num_env_steps_sampled_lifetime = 0
+        self.num_episodes_lifetime = 0
+        self.time_total_s = 0.0
+        self._returns: deque[float] = deque(maxlen=config.metrics_window)
+        self._lens: deque[float] = deque(maxlen=config.metrics_window)
+        self._eval_runner = None
+        self.env_runner = self._make_env_runner(seed=config.seed)
+        obs_space, act_space = self.env_runner.get_spaces()
+        self.module_spec = self._resolve_module_spec(obs_space, act_space)
+        module = self.module_spec.build()
+        multi = module if isinstance(module, MultiRLModule) else module.as_multi_rl_module()
+        self.learner = self.learner_class(config=config, module=multi)
+        self._sync_weights()
+
+    # ----------------------------------------------------------------- set-up
+    def _resolve_module_spec(self, obs_space, act_space) -> RLModuleSpec:
+        user = self.config.rl_module_spec
+        if isinstance(user, MultiRLModuleSpec):
+            raise NotImplementedError(
+                f"{type(self).__name__}: a MultiRLModuleSpec needs a multi-agent env runner, which this "
+                "single-agent algorithm does not have yet. Pass an RLModuleSpec."
+            )
+        spec = dataclasses.replace(user) if user is not None else RLModuleSpec()
+        if spec.module_class is None:
+            spec.module_class = self.default_module_class
+        spec.observation_space = spec.observation_space or obs_space
+        spec.action_space = spec.action_space or act_space
+        if spec.model_config is None:
+            spec.model_config = dict(self.config.model_config)
+        spec.inference_only = False
+        return spec
+
+    def _make_env_runner(self, *, seed: int | None, worker_index: int = 0, module_spec=None):
+        from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
+
+        c = self.config
+        if module_spec is None:
+            spec = dataclasses.replace(c.rl_module_spec) if c.rl_module_spec is not None else RLModuleSpec()
+            if spec.module_class is None:
+                spec.module_class = self.default_module_class
+            if spec.model_config is None:
+                spec.model_config = dict(c.model_config)
+            module_spec = spec
+        fragment = c.rollout_fragment_length
+        if fragment == "auto":
+            fragment = max(1, c.train_batch_size_per_learner // c.num_envs_per_env_runner)
+        return SingleAgentEnvRunner(
+            c.env,
+            env_config=c.env_config,
+            module_spec=module_spec,
+            num_envs=c.num_envs_per_env_runner,
+            vectorize_mode=c.vectorize_mode,
+            rollout_fragment_length=fragment,
+            seed=seed,
+            worker_index=worker_index,
+            restart_failed_sub_environments=c.restart_failed_sub_environments,
+        )
+
+    def _sync_weights(self) -> None:
+        weights = self.learner.get_weights()
+        self.env_runner.set_state({"rl_module": weights[DEFAULT_MODULE_ID]})
+
+    # --------------------------------------------------------------- training
+    def training_step(self) -> dict[str, Any]:
+        """One iteration's work: sample ``train_batch_size_per_learner`` steps, update, sync."""
+        t0 = time.perf_counter()
+        batch = self.env_runner.sample(num_timesteps=self.config.train_batch_size_per_learner)
+        t1 = time.perf_counter()
+        runner_metrics = self.env_runner.get_metrics()
+        self.num_env_steps_sampled_lifetime += runner_metrics["num_env_steps_sampled"]
+        learner_results = self.learner.update(
+            {DEFAULT_MODULE_ID: batch}, num_env_steps_sampled_lifetime=self.num_env_steps_sampled_lifetime
+        )
+        self._sync_weights()
+        t2 = time.perf_counter()
+        return {
+            "env_runner_metrics": runner_metrics,
+            "learners": learner_results,
+            "timers": {"sample_time_s": t1 - t0, "learn_time_s": t2 - t1},
+        }
+
+    def train(self) -> dict[str, Any]:
+        """Run one training iteration; returns RLlib-style results.
+
+        Keys: ``env_runners`` (``episode_return_mean`` and ``episode_len_mean``
+        over the last ``metrics_window`` episodes, ...), ``learners``
+        (per-module losses), ``num_env_steps_sampled_lifetime``,
+        ``training_iteration``, ``time_this_iter_s``, ``perf``, and
+        ``evaluation`` on evaluation iterations.
+        """
+        t0 = time.perf_counter()
+        step = self.training_step()
+        runner = step["env_runner_metrics"]
+        self._record_episodes(runner)
+        self.iteration += 1
+        elapsed = time.perf_counter() - t0
+        self.time_total_s += elapsed
+        result = {
+            "training_iteration": self.iteration,
+            "env_runners": self._env_runner_results(runner),
+            "learners": step["learners"],
+            "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
+            "num_env_steps_trained_lifetime": self.learner.num_env_steps_trained,
+            "num_episodes_lifetime": self.num_episodes_lifetime,
+            "time_this_iter_s": elapsed,
+            "time_total_s": self.time_total_s,
+            "perf": {
+                "env_steps_per_s": runner["num_env_steps_sampled"] / max(elapsed, 1e-9),
+                **step.get("timers", {}),
+            },
+        }
+        interval = self.config.evaluation_interval
+        if interval and self.iteration % interval == 0:
+            result["evaluation"] = self.evaluate()
+        return result
+
+    def _record_episodes(self, runner: dict[str, Any]) -> None:
+        returns = runner.get("episode_returns", [])
+        self._returns.extend(float(r) for r in returns)
+        self._lens.extend(float(n) for n in runner.get("episode_lens", []))
+        self.num_episodes_lifetime += len(returns)
+
+    def _env_runner_results(self, runner: dict[str, Any]) -> dict[str, Any]:
+        def stat(fn, values):
+            return float(fn(values)) if len(values) else float("nan")
+
+        return {
+            "episode_return_mean": stat(np.mean, self._returns),
+            "episode_return_min": stat(np.min, self._returns),
+            "episode_return_max": stat(np.max, self._returns),
+            "episode_len_mean": stat(np.mean, self._lens),
+            "num_episodes": len(runner.get("episode_returns", [])),
+            "num_episodes_lifetime": self.num_episodes_lifetime,
+            "num_env_steps_sampled": runner["num_env_steps_sampled"],
+            "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
+            "num_env_restarts": runner.get("num_env_restarts", 0),
+        }
+
+    # ------------------------------------------------------------- evaluation
+    def evaluate(self, num_episodes: int | None = None) -> dict[str, Any]:
+        """Run greedy (``forward_inference``) episodes; returns ``{"env_runners": {...}}``."""
+        n = num_episodes or self.config.evaluation_duration
+        if self._eval_runner is None:
+            seed = None if self.config.seed is None else self.config.seed + EVAL_SEED_OFFSET
+            self._eval_runner = self._make_env_runner(seed=seed, worker_index=1)
+        self._eval_runner.set_state({"rl_module": self.learner.get_weights()[DEFAULT_MODULE_ID]})
+        out = self._eval_runner.sample(num_episodes=n, explore=False)
+        returns, lens = np.asarray(out["episode_returns"]), np.asarray(out["episode_lens"])
+        return {
+            "env_runners": {
+                "episode_return_mean": float(returns.mean()),
+                "episode_return_min": float(returns.min()),
+                "episode_return_max": float(returns.max()),
+                "episode_return_std": float(returns.std()),
+                "episode_len_mean": float(lens.mean()),
+                "num_episodes": len(returns),
+            }
+        }
+
+    # ------------------------------------------------------------- accessors
+    def get_module(self, module_id: ModuleID = DEFAULT_MODULE_ID) -> RLModule:
+        """The learner's (trained) module."""
+        return self.learner.module[module_id]
+
+    def stop(self) -> None:
+        """Close environments."""
+        self.env_runner.stop()
+        if self._eval_runner is not None:
+            self._eval_runner.stop()
+
+    # ------------------------------------------------------------ checkpoints
+    def get_state(self) -> dict[str, Any]:
+        """Counters and metric windows (module and optimizer state live with the learner)."""
+        return {
+            "iteration": self.iteration,
+            "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
+            "num_episodes_lifetime": self.num_episodes_lifetime,
+            "time_total_s": self.time_total_s,
+            "returns_window": list(self._returns),
+            "lens_window": list(self._lens),
+        }
+
+    def save_to_path(self, path: str) -> str:
+        """Write a checkpoint to directory ``path`` atomically; returns ``path``.
+
+        Holds the config (JSON), the module (safetensors), optimizer states,
+        counters and RNG states. An older checkpoint at ``path`` survives a
+        failed write.
+        """
+        from tripod.core.rl_module.module_io import save_module
+
+        path = os.fspath(path)
+        with atomic_directory(path) as tmp:
+            save_module(self.learner.module, os.path.join(tmp, "module"))
+            learner_state = self.learner.get_state()
+            learner_state.pop("rl_module")
+            save_state(tmp, "learner_state", learner_state)
+            save_state(tmp, "rng_state", get_rng_state())
+            write_metadata(
+                tmp,
+                {
+                    "kind": KIND_ALGORITHM,
+                    "class": class_path(type(self)),
+                    "config": self.config.to_dict(),
+                    "state": self.get_state(),
+                },
+            )
+        return path
+
+    def restore_from_path(self, path: str) -> None:
+        """Load module weights, optimizer states, counters and RNG states from ``path``."""
+        from tripod.core.rl_module.module_io import load_module_state
+
+        path = os.fspath(path)
+        meta = read_metadata(path)
+        if meta.get("kind") != KIND_ALGORITHM:
+            raise CheckpointError(
+                f"{path} is a '{meta.get('kind')}' checkpoint, not an algorithm checkpoint."
+            )
+        learner_state = load_state(path, "learner_state")
+        learner_state["rl_module"] = load_module_state(os.path.join(path, "module"))
+        self.learner.set_state(learner_state)
+        state = meta["state"]
+        self.iteration = int(state["iteration"])
+        self.num_env_steps_sampled_lifetime = int(state["num_env_steps_sampled_lifetime"])
+        self.num_episodes_lifetime = int(state["num_episodes_lifetime"])
+        self.time_total_s = float(state["time_total_s"])
+        self._returns.clear()
+        self._returns.extend(state["returns_window"])
+        self._lens.clear()
+        self._lens.extend(state["lens_window"])
+        set_rng_state(load_state(path, "rng_state"))
+        self._sync_weights()
+
+    @classmethod
+    def from_checkpoint(cls, path: str, *, config_overrides: dict[str, Any] | None = None) -> Algorithm:
+        """Rebuild the algorithm saved at ``path`` and restore its state.
+
+        Args:
+            path: The checkpoint directory.
+            config_overrides: Config fields to replace (e.g. an env creator that
+                could not be saved as an import path).
+        """
+        from tripod.algorithms.config_io import config_from_dict
+
+        path = os.fspath(path)
+        meta = read_metadata(path)
+        if meta.get("kind") != KIND_ALGORITHM:
+            raise CheckpointError(
+                f"{path} is a '{meta.get('kind')}' checkpoint, not an algorithm checkpoint."
+            )
+        algo_cls = import_class(meta["class"])
+        if not issubclass(algo_cls, cls):
+            raise CheckpointError(f"{path} holds a {algo_cls.__name__} checkpoint, not a {cls.__name__}.")
+        config = config_from_dict(meta["config"], config_overrides)
+        algo = algo_cls(config)
+        algo.restore_from_path(path)
+        return algo

@@ -1,0 +1,68 @@
+"""Advantage estimation for on-policy learners (PPO, PG): the plumbing around GAE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from tripod.core.columns import Columns
+from tripod.data.batch import flatten_time, to_torch
+from tripod.data.postprocessing import build_next_values, compute_gae, compute_returns
+
+BOOTSTRAP_OBS = "bootstrap_obs"
+BOOTSTRAP_INDEX = "bootstrap_index"
+
+
+def estimate_advantages(
+    module: Any,
+    batch: dict[str, Any],
+    *,
+    use_critic: bool,
+    gamma: float,
+    lambda_: float,
+    device: torch.device | str = "cpu",
+) -> dict[str, np.ndarray]:
+    """Advantages and value targets for a time-major [T, N] batch.
+
+    With a critic: GAE(gamma, lambda_) with V from ``module.compute_values``,
+    bootstrapping truncated episodes and the cut-off last row from the
+    runner's ``bootstrap_obs``. Without: discounted returns-to-go.
+    """
+    rewards = batch[Columns.REWARDS]
+    terms, truncs = batch[Columns.TERMINATEDS], batch[Columns.TRUNCATEDS]
+    if not use_critic:
+        returns = compute_returns(rewards, terms, truncs, gamma=gamma)
+        return {Columns.ADVANTAGES: returns, Columns.VALUE_TARGETS: returns}
+    with torch.no_grad():
+        obs = flatten_time({Columns.OBS: batch[Columns.OBS]}, rewards.size)[Columns.OBS]
+        values = (
+            module.compute_values({Columns.OBS: to_torch(obs, device)}).cpu().numpy().reshape(rewards.shape)
+        )
+        boot_values = (
+            module.compute_values({Columns.OBS: to_torch(batch[BOOTSTRAP_OBS], device)}).cpu().numpy()
+        )
+    next_values = build_next_values(values, boot_values, batch[BOOTSTRAP_INDEX])
+    adv, targets = compute_gae(rewards, values, next_values, terms, truncs, gamma=gamma, lambda_=lambda_)
+    return {Columns.ADVANTAGES: adv, Columns.VALUE_TARGETS: targets, Columns.VF_PREDS: values}
+
+
+def training_tensors(batch: dict[str, Any], *, normalize: bool, device: torch.device | str) -> dict[str, Any]:
+    """Flatten a postprocessed [T, N] batch to rows, as tensors; optionally standardise advantages."""
+    rows = batch[Columns.REWARDS].size
+    keep = {k: v for k, v in batch.items() if k not in (BOOTSTRAP_OBS, BOOTSTRAP_INDEX)}
+    out = to_torch(flatten_time(keep, rows), device)
+    mask = out.get(Columns.LOSS_MASK)
+    if mask is not None:
+        out[Columns.LOSS_MASK] = mask = mask.to(torch.float32)
+    adv = out[Columns.ADVANTAGES]
+    if normalize and adv.numel() > 1:
+        sel = adv if mask is None else adv[mask.bool()]
+        out[Columns.ADVANTAGES] = (adv - sel.mean()) / (sel.std() + 1e-8)
+    return out
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``x`` over the rows where ``mask`` is 1 (all rows without a mask)."""
+    return x.mean() if mask is None else (x * mask).sum() / mask.sum().clamp(min=1)

@@ -1,0 +1,211 @@
+"""The Learner: optimizers, the epochs × minibatches update loop, grad clipping, metrics.
+
+An algorithm's learner subclasses :class:`Learner` and implements
+:meth:`Learner.compute_loss_for_module` (the maths) and, where needed,
+:meth:`Learner.postprocess` (advantages, returns). Everything else — devices,
+optimizer steps, clipping, schedules, logging, state — lives here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tripod.algorithms.config import schedule_value
+from tripod.core.columns import Columns
+from tripod.core.rl_module.multi_rl_module import MultiRLModule
+from tripod.core.rl_module.rl_module import ModuleID
+from tripod.core.rl_module.validation import OutputValidator
+from tripod.data.batch import batch_size, index_batch, to_torch
+
+POLICY_LOSS = "policy_loss"
+VF_LOSS = "vf_loss"
+ENTROPY = "entropy"
+TOTAL_LOSS = "total_loss"
+
+
+class Learner:
+    """Trains the modules of a :class:`MultiRLModule`.
+
+    Args:
+        config: The algorithm config (lr, grad_clip, num_epochs, minibatch_size ...).
+        module: The MultiRLModule to train (single-agent modules sit under
+            ``DEFAULT_MODULE_ID``).
+        module_ids_to_train: Which modules get optimizers (default: every torch
+            module with parameters).
+    """
+
+    def __init__(
+        self, *, config: Any, module: MultiRLModule, module_ids_to_train: Iterable[ModuleID] | None = None
+    ) -> None:
+        self.config = config
+        self.device = torch.device(config.device)
+        self.module = module.to(self.device)
+        ids = list(module.keys()) if module_ids_to_train is None else list(module_ids_to_train)
+        self.module_ids_to_train = [
+            mid
+            for mid in ids
+            if isinstance(module[mid], nn.Module) and any(True for _ in module[mid].parameters())
+        ]
+        for mid in self.module_ids_to_train:
+            self.check_module(mid, module[mid])
+        self.optimizers = {
+            mid: self.configure_optimizer(mid, module[mid]) for mid in self.module_ids_to_train
+        }
+        self._validators = {mid: OutputValidator(module[mid]) for mid in self.module_ids_to_train}
+        self._stats: dict[ModuleID, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        self.num_updates = 0
+        self.num_env_steps_trained = 0
+
+    # ------------------------------------------------------------------ hooks
+    def check_module(self, module_id: ModuleID, module: Any) -> None:
+        """Raise a clear error if ``module`` lacks an API this algorithm needs."""
+
+    def configure_optimizer(self, module_id: ModuleID, module: nn.Module) -> torch.optim.Optimizer:
+        """The optimizer for one module (Adam by default)."""
+        return torch.optim.Adam(module.parameters(), lr=schedule_value(self.config.lr, 0), eps=1e-7)
+
+    def postprocess(self, module_id: ModuleID, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn a sampled batch into flat training tensors (override to add advantages etc.)."""
+        return to_torch(dict(batch), self.device)
+
+    def compute_loss_for_module(
+        self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        """The scalar loss of one module on one minibatch."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_loss_for_module().")
+
+    def after_update(self, results: dict[ModuleID, dict[str, float]]) -> None:
+        """Called after each :meth:`update` (e.g. adapt a KL coefficient)."""
+
+    # --------------------------------------------------------------- logging
+    def log(self, module_id: ModuleID, **values: Any) -> None:
+        """Record per-minibatch statistics; :meth:`update` returns their means."""
+        stats = self._stats[module_id]
+        for name, value in values.items():
+            stats[name].append(value.detach() if isinstance(value, torch.Tensor) else value)
+
+    def _collect_stats(self) -> dict[ModuleID, dict[str, float]]:
+        out = {}
+        for mid, stats in self._stats.items():
+            out[mid] = {name: float(np.mean([float(v) for v in vals])) for name, vals in stats.items()}
+        self._stats.clear()
+        return out
+
+    # ---------------------------------------------------------------- update
+    def current_lr(self, num_env_steps: int) -> float:
+        """The learning rate at ``num_env_steps`` (constant or scheduled)."""
+        return schedule_value(self.config.lr, num_env_steps)
+
+    def update(
+        self, batch: Mapping[ModuleID, Mapping[str, Any]], *, num_env_steps_sampled_lifetime: int = 0
+    ) -> dict[ModuleID, dict[str, float]]:
+        """Run ``num_epochs`` passes of minibatch SGD over ``batch`` ({module_id: batch}).
+
+        Returns per-module means of the logged statistics.
+        """
+        lr = self.current_lr(num_env_steps_sampled_lifetime)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+        data = {mid: self.postprocess(mid, b) for mid, b in batch.items() if mid in self.optimizers}
+        if not data:
+            return {}
+        sizes = {mid: batch_size(d, Columns.OBS) for mid, d in data.items()}
+        mb = self.config.minibatch_size or max(sizes.values())
+        num_minibatches = max(1, max(math.ceil(n / mb) for n in sizes.values()))
+        for _ in range(self.config.num_epochs):
+            perms = {mid: torch.randperm(n, device=self.device) for mid, n in sizes.items()}
+            chunks = {mid: torch.tensor_split(p, num_minibatches) for mid, p in perms.items()}
+            for i in range(num_minibatches):
+                minibatch = {mid: index_batch(data[mid], chunks[mid][i]) for mid in data}
+                self._update_minibatch(minibatch)
+        self.num_updates += 1
+        self.num_env_steps_trained += sum(sizes.values())
+        results = self._collect_stats()
+        for mid in results:
+            results[mid]["lr"] = lr
+            results[mid]["num_module_steps_trained"] = sizes[mid] * self.config.num_epochs
+        self.after_update(results)
+        return results
+
+    def _update_minibatch(self, minibatch: dict[ModuleID, dict[str, Any]]) -> None:
+        total = None
+        for mid, mb in minibatch.items():
+            if batch_size(mb, Columns.OBS) == 0:
+                continue
+            module = self.module[mid]
+            fwd_out = module.forward_train(mb)
+            self._validators[mid].check(
+                "forward_train", fwd_out, batch_size(mb, Columns.OBS), require_action=False
+            )
+            loss = self.compute_loss_for_module(module_id=mid, config=self.config, batch=mb, fwd_out=fwd_out)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the loss of module '{mid}' is {float(loss)} at update "
+                    f"{self.num_updates}. Lower the learning rate, clip gradients (grad_clip=0.5) or check the "
+                    "rewards and observations for huge values."
+                )
+            total = loss if total is None else total + loss
+        if total is None:
+            return
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        total.backward()
+        for mid, opt in self.optimizers.items():
+            grad_norm = self._clip_gradients(self.module[mid])
+            if grad_norm is not None:
+                self.log(mid, gradients_global_norm=grad_norm)
+            opt.step()
+
+    def _clip_gradients(self, module: nn.Module) -> torch.Tensor | None:
+        clip, by = self.config.grad_clip, self.config.grad_clip_by
+        params = [p for p in module.parameters() if p.grad is not None]
+        if clip is None or not params:
+            return None
+        if by == "value":
+            torch.nn.utils.clip_grad_value_(params, clip)
+            return None
+        if by == "norm":
+            for p in params:
+                torch.nn.utils.clip_grad_norm_([p], clip)
+            return None
+        return torch.nn.utils.clip_grad_norm_(params, clip)
+
+    # ----------------------------------------------------------------- state
+    def get_state(self) -> dict[str, Any]:
+        """Module weights, optimizer states and counters."""
+        return {
+            "rl_module": self.module.get_state(),
+            "optimizers": {mid: opt.state_dict() for mid, opt in self.optimizers.items()},
+            "extra": self.get_extra_state(),
+            "num_updates": self.num_updates,
+            "num_env_steps_trained": self.num_env_steps_trained,
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        self.module.set_state(state["rl_module"])
+        for mid, opt_state in state.get("optimizers", {}).items():
+            if mid in self.optimizers:
+                self.optimizers[mid].load_state_dict(opt_state)
+        self.set_extra_state(state.get("extra", {}))
+        self.num_updates = int(state.get("num_updates", 0))
+        self.num_env_steps_trained = int(state.get("num_env_steps_trained", 0))
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """Algorithm-specific learner state (e.g. an adaptive KL coefficient)."""
+        return {}
+
+    def set_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`get_extra_state`."""
+
+    def get_weights(self, inference_only: bool = True) -> dict[ModuleID, Any]:
+        """Weights for env runners (inference-only parts by default)."""
+        return self.module.get_state(inference_only=inference_only)
