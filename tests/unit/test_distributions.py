@@ -1,5 +1,7 @@
 """Unit tests for tripod.core.distributions (maths checked against torch.distributions)."""
 
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -400,8 +402,13 @@ def test_make_action_dist_numpy_hint():
         make_action_dist(np.zeros((2, 3)))
 
 
-def test_partial_dist_cls_repr_and_base_abstract():
+def test_partial_dist_cls_repr_pickle_and_base_abstract():
     p = TorchMultiCategorical.get_partial_dist_cls(input_lens=(2, 3))
     assert "input_lens=(2, 3)" in repr(p) and p.__name__ == "TorchMultiCategorical"
+    space = gym.spaces.Box(np.zeros((2, 3), np.float32), np.arange(1, 7, dtype=np.float32).reshape(2, 3))
+    sq = pickle.loads(pickle.dumps(get_action_dist_cls(space, squashed=True)))  # Ray ships these
+    a, lp = sq.from_logits(torch.randn(B, 12) * 0.3).sample_and_logp()
+    assert a.shape == (B, 2, 3) and lp.shape == (B,)
+    assert (a >= 0).all() and (a <= torch.arange(1, 7).reshape(2, 3)).all()
     with pytest.raises(TypeError):
         Distribution()

@@ -37,5 +37,6 @@ class Columns:
     ADVANTAGES = "advantages"
     VALUE_TARGETS = "value_targets"
     RETURNS_TO_GO = "returns_to_go"
+    INTRINSIC_REWARDS = "intrinsic_rewards"
     LOSS_MASK = "loss_mask"
     SEQ_LENS = "seq_lens"

@@ -298,8 +298,9 @@ class TorchCategorical(Distribution):
         return td.kl_divergence(self._dist, other._dist)
 
     def to_deterministic(self) -> TorchDeterministic:
-        """Point mass on ``argmax(logits, -1)``."""
-        return TorchDeterministic(self.logits.argmax(dim=-1), event_ndims=0)
+        """Point mass on ``argmax(logits, -1)`` (a wrapped subclass's ``mode``)."""
+        greedy = self._dist.mode if self._delegate else self.logits.argmax(dim=-1)
+        return TorchDeterministic(greedy, event_ndims=0)
 
 
 _PAD_INDEX_CACHE: dict[tuple, torch.Tensor] = {}

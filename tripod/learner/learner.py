@@ -23,6 +23,7 @@ from tripod.core.rl_module.multi_rl_module import MultiRLModule
 from tripod.core.rl_module.rl_module import ModuleID
 from tripod.core.rl_module.validation import OutputValidator
 from tripod.data.batch import batch_size, index_batch, to_torch
+from tripod.learner.optim import Adam
 
 POLICY_LOSS = "policy_loss"
 VF_LOSS = "vf_loss"
@@ -55,6 +56,9 @@ class Learner:
         ]
         for mid in self.module_ids_to_train:
             self.check_module(mid, module[mid])
+        self._params = {
+            mid: [p for p in module[mid].parameters() if p.requires_grad] for mid in self.module_ids_to_train
+        }
         self.optimizers = {
             mid: self.configure_optimizer(mid, module[mid]) for mid in self.module_ids_to_train
         }
@@ -67,9 +71,12 @@ class Learner:
     def check_module(self, module_id: ModuleID, module: Any) -> None:
         """Raise a clear error if ``module`` lacks an API this algorithm needs."""
 
-    def configure_optimizer(self, module_id: ModuleID, module: nn.Module) -> torch.optim.Optimizer:
-        """The optimizer for one module (Adam by default)."""
-        return torch.optim.Adam(module.parameters(), lr=schedule_value(self.config.lr, 0), eps=1e-7)
+    def configure_optimizer(self, module_id: ModuleID, module: nn.Module) -> Any:
+        """The optimizer for one module: tripod's Adam (same maths as torch's, instant start-up).
+
+        Override to use any ``torch.optim`` optimizer instead.
+        """
+        return Adam(self._params[module_id], lr=schedule_value(self.config.lr, 0), eps=1e-7)
 
     def postprocess(self, module_id: ModuleID, batch: Mapping[str, Any]) -> dict[str, Any]:
         """Turn a sampled batch into flat training tensors (override to add advantages etc.)."""
@@ -159,14 +166,14 @@ class Learner:
             opt.zero_grad(set_to_none=True)
         total.backward()
         for mid, opt in self.optimizers.items():
-            grad_norm = self._clip_gradients(self.module[mid])
+            grad_norm = self._clip_gradients(self._params[mid])
             if grad_norm is not None:
                 self.log(mid, gradients_global_norm=grad_norm)
             opt.step()
 
-    def _clip_gradients(self, module: nn.Module) -> torch.Tensor | None:
+    def _clip_gradients(self, params: list[torch.Tensor]) -> torch.Tensor | None:
         clip, by = self.config.grad_clip, self.config.grad_clip_by
-        params = [p for p in module.parameters() if p.grad is not None]
+        params = [p for p in params if p.grad is not None]
         if clip is None or not params:
             return None
         if by == "value":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from tripod.utils.checkpoint import (
@@ -46,11 +46,8 @@ def _module_metadata(module) -> dict[str, Any]:
 
     name = type(module).__name__
     meta: dict[str, Any] = {"class": class_path(type(module))}
-    if isinstance(module, MultiRLModule):
-        meta.update(kind=KIND_MULTI, modules=list(module.keys()))
-        return meta
     meta.update(
-        kind=KIND_MODULE,
+        kind=KIND_MULTI if isinstance(module, MultiRLModule) else KIND_MODULE,
         observation_space=None
         if module.observation_space is None
         else space_to_dict(module.observation_space),
@@ -59,6 +56,8 @@ def _module_metadata(module) -> dict[str, Any]:
         learner_only=module.learner_only,
         model_config=_check_json(module.model_config, name),
     )
+    if isinstance(module, MultiRLModule):
+        meta["modules"] = list(module.keys())
     return meta
 
 
@@ -116,36 +115,75 @@ def _expect_kind(meta: dict, kind: str, path: str) -> None:
         )
 
 
-def load_module(path: str, *, module_class: type | None = None):
-    """Rebuild the module saved at ``path`` and load its weights."""
+def load_module(path: str, *, module_class: type | Mapping[str, type] | None = None):
+    """Rebuild the module saved at ``path`` and load its weights.
+
+    Args:
+        path: The checkpoint directory.
+        module_class: The class to build instead of the one recorded in the
+            checkpoint. For a MultiRLModule checkpoint: the MultiRLModule class, or
+            ``{module_id: class}`` for sub-modules whose recorded class cannot be
+            imported (defined in ``__main__`` or inside a function).
+    """
     from tripod.core.rl_module.multi_rl_module import MultiRLModule
-    from tripod.core.rl_module.rl_module import RLModuleSpec
 
     path = os.fspath(path)
     meta = read_metadata(path)
     if meta.get("kind") == KIND_MULTI:
-        cls = module_class or import_class(meta["class"])
-        multi = cls() if issubclass(cls, MultiRLModule) else MultiRLModule()
+        sub_classes = dict(module_class) if isinstance(module_class, Mapping) else {}
+        multi_cls = None if isinstance(module_class, Mapping) else module_class
+        cls = multi_cls or import_class(meta["class"])
+        if not (isinstance(cls, type) and issubclass(cls, MultiRLModule)):
+            cls = MultiRLModule
+        subs = {}
         for module_id in meta.get("modules", []):
-            multi.add_module(module_id, load_module(os.path.join(path, module_id)), override=True)
+            sub_path = os.path.join(path, module_id)
+            sub_meta = read_metadata(sub_path)
+            if sub_meta.get("kind") == KIND_MULTI:
+                subs[module_id] = load_module(sub_path, module_class=sub_classes.get(module_id))
+            else:  # a spec, so a MultiRLModule subclass whose setup() needs its sub-modules works
+                subs[module_id] = _spec_from_metadata(sub_meta, sub_path, sub_classes.get(module_id))
+                subs[module_id].load_state_path = sub_path
+        specs = {mid: s for mid, s in subs.items() if not isinstance(s, MultiRLModule)}
+        multi = cls(
+            observation_space=_space(meta.get("observation_space")),
+            action_space=_space(meta.get("action_space")),
+            inference_only=bool(meta.get("inference_only", False)),
+            model_config=meta.get("model_config"),
+            rl_module_specs=specs,
+        )
+        for module_id, sub in subs.items():
+            if isinstance(sub, MultiRLModule):
+                multi.add_module(module_id, sub, override=True)
         return multi
     _expect_kind(meta, KIND_MODULE, path)
+    spec = _spec_from_metadata(meta, path, module_class)
+    module = spec.build()
+    module.set_state(load_state(path, MODULE_STATE))
+    return module
+
+
+def _space(d):
+    return None if d is None else space_from_dict(d)
+
+
+def _spec_from_metadata(meta: dict, path: str, module_class: type | None):
+    from tripod.core.rl_module.rl_module import RLModuleSpec
+
     for key in ("class", "observation_space", "action_space", "model_config"):
         if key not in meta:
             raise CheckpointError(f"Checkpoint {path}: metadata.json lacks '{key}'; the file is damaged.")
-    cls = module_class or import_class(meta["class"])
-
-    def space(d):
-        return None if d is None else space_from_dict(d)
-
-    spec = RLModuleSpec(
-        module_class=cls,
-        observation_space=space(meta["observation_space"]),
-        action_space=space(meta["action_space"]),
+    try:
+        obs_space, act_space = _space(meta["observation_space"]), _space(meta["action_space"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(
+            f"Checkpoint {path}: metadata.json holds a space that cannot be read: {err}"
+        ) from err
+    return RLModuleSpec(
+        module_class=module_class or import_class(meta["class"]),
+        observation_space=obs_space,
+        action_space=act_space,
         inference_only=bool(meta.get("inference_only", False)),
         learner_only=bool(meta.get("learner_only", False)),
         model_config=meta["model_config"],
     )
-    module = spec.build()
-    module.set_state(load_state(path, MODULE_STATE))
-    return module

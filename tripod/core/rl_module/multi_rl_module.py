@@ -26,6 +26,14 @@ class MultiRLModule(TorchRLModule):
     Sub-modules need not be torch modules (a fixed heuristic policy may be a
     plain :class:`RLModule`); torch ones are registered so ``.to(device)``,
     ``.parameters()`` and ``state_dict()`` see them.
+
+    By default each forward calls the sub-modules' own ``forward_*`` (each in its
+    own mode, with its own no-grad default). As in RLlib, a subclass may override
+    ``_forward`` (or ``_forward_inference`` / ``_forward_exploration`` /
+    ``_forward_train``) to route ``{module_id: batch}`` itself, e.g. through a
+    shared encoder held as one of the sub-modules; the forwards then call those
+    methods like a single module's (eval/train mode set on all sub-modules, the
+    default ``_forward_inference``/``_forward_exploration`` under no_grad).
     """
 
     def __init__(
@@ -39,8 +47,13 @@ class MultiRLModule(TorchRLModule):
         rl_module_specs: Mapping[ModuleID, RLModuleSpec] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._rl_module_specs = dict(rl_module_specs or {})
+        self.rl_module_specs: dict[ModuleID, RLModuleSpec] = dict(rl_module_specs or {})
         self._rl_modules: dict[ModuleID, RLModule] = {}
+        cls = type(self)
+        self._routes_itself = any(
+            getattr(cls, name) is not getattr(MultiRLModule, name)
+            for name in ("_forward", "_forward_inference", "_forward_exploration", "_forward_train")
+        )
         super().__init__(
             observation_space=observation_space,
             action_space=action_space,
@@ -53,7 +66,7 @@ class MultiRLModule(TorchRLModule):
     def setup(self) -> None:
         """Build every sub-module from ``rl_module_specs``."""
         self._torch_modules = nn.ModuleDict()
-        for module_id, spec in self._rl_module_specs.items():
+        for module_id, spec in list(self.rl_module_specs.items()):
             if not isinstance(spec, RLModuleSpec):
                 raise TypeError(
                     f"MultiRLModule: rl_module_specs['{module_id}'] must be an RLModuleSpec, "
@@ -83,6 +96,8 @@ class MultiRLModule(TorchRLModule):
             del self._torch_modules[module_id]
         if isinstance(module, nn.Module):
             self._torch_modules[module_id] = module
+        if not isinstance(module, MultiRLModule):  # keep the specs in step, as RLlib does
+            self.rl_module_specs[module_id] = RLModuleSpec.from_module(module)
 
     def remove_module(self, module_id: ModuleID, *, raise_err_if_not_found: bool = True) -> None:
         """Remove the module under ``module_id``."""
@@ -91,8 +106,14 @@ class MultiRLModule(TorchRLModule):
                 raise KeyError(self._missing_message(module_id))
             return
         del self._rl_modules[module_id]
+        self.rl_module_specs.pop(module_id, None)
         if module_id in self._torch_modules:
             del self._torch_modules[module_id]
+
+    def _check_module_exists(self, module_id: ModuleID) -> None:
+        """Raise ``KeyError`` naming the held ids if ``module_id`` is not held (RLlib's helper)."""
+        if module_id not in self._rl_modules:
+            raise KeyError(self._missing_message(module_id))
 
     def _missing_message(self, module_id: Any) -> str:
         return f"MultiRLModule has no module '{module_id}'; it holds {sorted(self._rl_modules)}."
@@ -144,16 +165,51 @@ class MultiRLModule(TorchRLModule):
             out[module_id] = getattr(self[module_id], phase)(module_batch, **kwargs)
         return out
 
+    def _set_mode(self, training: bool) -> None:
+        # Sub-modules may have been switched on their own (their forwards switch them), so
+        # look at them too; train() recurses only when something is in the wrong mode.
+        if self.training != training or any(m.training != training for m in self._torch_modules.values()):
+            self.train(training)
+
     def forward_inference(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
         """``{module_id: module.forward_inference(batch[module_id])}``."""
-        return self._run("forward_inference", batch, **kwargs)
+        if not self._routes_itself:
+            return self._run("forward_inference", batch, **kwargs)
+        self._set_mode(False)
+        return self._forward_inference(batch, **kwargs)
 
     def forward_exploration(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
         """``{module_id: module.forward_exploration(batch[module_id])}``."""
-        return self._run("forward_exploration", batch, **kwargs)
+        if not self._routes_itself:
+            return self._run("forward_exploration", batch, **kwargs)
+        self._set_mode(False)
+        return self._forward_exploration(batch, **kwargs)
 
     def forward_train(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
         """``{module_id: module.forward_train(batch[module_id])}``."""
+        if not self._routes_itself:
+            return self._run("forward_train", batch, **kwargs)
+        self._set_mode(True)
+        return RLModule.forward_train(self, batch, **kwargs)
+
+    # Defaults a subclass builds on: _forward maps the sub-modules' _forward; the phase
+    # methods use the subclass's _forward when it has one, else the sub-modules' forwards.
+    def _forward(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        return {mid: self[mid]._forward(b, **kwargs) for mid, b in batch.items()}
+
+    def _forward_inference(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        if type(self)._forward is not MultiRLModule._forward:
+            return TorchRLModule._forward_inference(self, batch, **kwargs)
+        return self._run("forward_inference", batch, **kwargs)
+
+    def _forward_exploration(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        if type(self)._forward is not MultiRLModule._forward:
+            return TorchRLModule._forward_exploration(self, batch, **kwargs)
+        return self._run("forward_exploration", batch, **kwargs)
+
+    def _forward_train(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
+        if type(self)._forward is not MultiRLModule._forward:
+            return self._forward(batch, **kwargs)
         return self._run("forward_train", batch, **kwargs)
 
     # -------------------------------------------------------------------- state
@@ -185,6 +241,10 @@ class MultiRLModule(TorchRLModule):
 
     def get_non_inference_attributes(self) -> list[str]:
         return []
+
+    def get_initial_state(self) -> dict[ModuleID, Any]:
+        """``{module_id: module.get_initial_state()}``."""
+        return {mid: module.get_initial_state() for mid, module in self._rl_modules.items()}
 
     def is_stateful(self) -> bool:
         return any(module.is_stateful() for module in self._rl_modules.values())
@@ -252,6 +312,22 @@ class MultiRLModuleSpec:
 
             multi.set_state(load_multi_module_state(self.load_state_path, self.modules_to_load))
         return multi
+
+    @classmethod
+    def from_module(cls, module: MultiRLModule) -> MultiRLModuleSpec:
+        """The spec that builds a MultiRLModule like ``module`` (same class and sub-module specs)."""
+        return cls(
+            multi_rl_module_class=type(module),
+            observation_space=module.observation_space,
+            action_space=module.action_space,
+            inference_only=module.inference_only,
+            model_config=dict(module.model_config),
+            rl_module_specs={mid: RLModuleSpec.from_module(m) for mid, m in module.items()},
+        )
+
+    def as_multi_rl_module_spec(self) -> MultiRLModuleSpec:
+        """This spec (RLlib compatibility: mirrors ``RLModuleSpec.as_multi_rl_module_spec``)."""
+        return self
 
     def add_modules(self, module_specs: Mapping[ModuleID, RLModuleSpec], override: bool = True) -> None:
         """Add (or replace) sub-module specs."""

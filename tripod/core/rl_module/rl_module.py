@@ -58,6 +58,8 @@ class RLModule:
                 "RLModule accepts observation_space, action_space, inference_only, learner_only, "
                 "model_config and catalog_class; put hyperparameters into model_config."
             )
+        if dataclasses.is_dataclass(model_config) and not isinstance(model_config, type):
+            model_config = dataclasses.asdict(model_config)  # RLlib's DefaultModelConfig style
         if model_config is not None and not isinstance(model_config, Mapping):
             raise TypeError(
                 f"{type(self).__name__}: model_config must be a dict, got {type(model_config).__name__}. "
@@ -70,6 +72,9 @@ class RLModule:
         self.model_config = dict(model_config) if model_config is not None else {}
         self.catalog_class = catalog_class
         self.catalog = None
+        # As in RLlib, setup() may set this to a distribution class; get_*_action_dist_cls()
+        # then return it instead of choosing one from the action space.
+        self.action_dist_cls = None
         self.setup()
 
     # ------------------------------------------------------------------ building
@@ -128,6 +133,8 @@ class RLModule:
     def _default_dist_cls(self):
         from tripod.core.distributions import get_action_dist_cls
 
+        if getattr(self, "action_dist_cls", None) is not None:
+            return self.action_dist_cls
         if self.action_space is None:
             raise ValueError(
                 f"{type(self).__name__} has no action_space, so no action distribution can be chosen. "
@@ -183,13 +190,14 @@ class RLModule:
         self.set_state(load_module_state(path))
 
     @classmethod
-    def from_checkpoint(cls, path: str, *, module_class: type | None = None) -> RLModule:
+    def from_checkpoint(cls, path: str, *, module_class: Any = None) -> RLModule:
         """Rebuild a module saved with :meth:`save_to_path` (never unpickles).
 
         Args:
             path: The checkpoint directory.
             module_class: The class to build; defaults to the class recorded in
-                the checkpoint (which must be importable).
+                the checkpoint (which must be importable). For a MultiRLModule
+                checkpoint also ``{module_id: class}`` for its sub-modules.
         """
         from tripod.core.rl_module.module_io import load_module
 
@@ -246,7 +254,10 @@ class RLModuleSpec:
                 raise TypeError(
                     f"RLModuleSpec.{name} must be a gymnasium.Space, got {type(space).__name__}: {space!r}."
                 )
-        if self.model_config is not None and not isinstance(self.model_config, Mapping):
+        model_config = self.model_config
+        if dataclasses.is_dataclass(model_config) and not isinstance(model_config, type):
+            model_config = dataclasses.asdict(model_config)  # RLlib's DefaultModelConfig style
+        if model_config is not None and not isinstance(model_config, Mapping):
             raise TypeError(
                 f"RLModuleSpec.model_config must be a dict, got {type(self.model_config).__name__}."
             )
@@ -254,7 +265,7 @@ class RLModuleSpec:
             "observation_space": self.observation_space,
             "action_space": self.action_space,
             "inference_only": self.inference_only,
-            "model_config": dict(self.model_config) if self.model_config is not None else {},
+            "model_config": dict(model_config) if model_config is not None else {},
             "catalog_class": self.catalog_class,
         }
         if _accepts_kwarg(self.module_class, "learner_only"):
@@ -264,6 +275,26 @@ class RLModuleSpec:
         if self.load_state_path is not None:
             module.restore_from_path(self.load_state_path)
         return module
+
+    @classmethod
+    def from_module(cls, module: RLModule) -> RLModuleSpec:
+        """The spec that builds a module like ``module`` (same class, spaces and config)."""
+        from tripod.core.rl_module.multi_rl_module import MultiRLModule
+
+        if isinstance(module, MultiRLModule):
+            raise TypeError(
+                "RLModuleSpec.from_module() got a MultiRLModule; use MultiRLModuleSpec.from_module()."
+            )
+        module = module.unwrapped()
+        return cls(
+            module_class=type(module),
+            observation_space=module.observation_space,
+            action_space=module.action_space,
+            inference_only=module.inference_only,
+            learner_only=module.learner_only,
+            model_config=dict(module.model_config),
+            catalog_class=module.catalog_class,
+        )
 
     def update(self, other: RLModuleSpec, override: bool = True) -> None:
         """Fill this spec's fields from ``other`` (all of them, or only unset ones)."""

@@ -34,7 +34,22 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:200]
 
 
+def _find_nonfinite(value: Any, key: str) -> tuple[str, Any] | None:
+    """``(key path, leaf)`` of the first non-finite float leaf (nested dicts such as ``state_out`` too)."""
+    if isinstance(value, Mapping):
+        for sub_key, sub in value.items():
+            found = _find_nonfinite(sub, f"{key}/{sub_key}")
+            if found is not None:
+                return found
+        return None
+    return (key, value) if _nonfinite(value) else None
+
+
 def _nonfinite(value: Any) -> bool:
+    from tripod.core.distributions import Distribution
+
+    if isinstance(value, Distribution):
+        return isinstance(value.logits, torch.Tensor) and _nonfinite(value.logits)
     if isinstance(value, torch.distributions.Distribution):
         params = [getattr(value, name, None) for name in ("logits", "loc", "scale")]
         return any(_nonfinite(p) for p in params if isinstance(p, torch.Tensor))
@@ -72,9 +87,10 @@ def check_module_output(
             f"{{Columns.ACTIONS: ...}} or {{Columns.ACTION_DIST_INPUTS: logits}}."
         )
     for key, value in output.items():
-        if _nonfinite(value):
+        bad = _find_nonfinite(value, str(key))
+        if bad is not None:
             raise ModuleOutputError(
-                f"{where} returned NaN or inf in '{key}' ({_describe(value)}). Check the inputs for "
+                f"{where} returned NaN or inf in '{bad[0]}' ({_describe(bad[1])}). Check the inputs for "
                 "NaN, the learning rate (a diverged network) and divisions or logs of zero in the module."
             )
     has_actions = Columns.ACTIONS in output
@@ -88,7 +104,8 @@ def check_module_output(
     if has_actions:
         _check_actions(where, output[Columns.ACTIONS], batch_size, space)
     if has_dist and space is not None:
-        _check_dist_inputs(where, output[Columns.ACTION_DIST_INPUTS], batch_size, space)
+        dist_cls = getattr(module, "action_dist_cls", None)
+        _check_dist_inputs(where, output[Columns.ACTION_DIST_INPUTS], batch_size, space, dist_cls)
 
 
 def _check_actions(where: str, actions: Any, batch_size: int, space: gym.Space | None) -> None:
@@ -132,12 +149,19 @@ def _check_actions(where: str, actions: Any, batch_size: int, space: gym.Space |
             )
 
 
-def _check_dist_inputs(where: str, inputs: Any, batch_size: int, space: gym.Space) -> None:
-    from tripod.core.distributions import get_action_dist_cls
+def _check_dist_inputs(
+    where: str, inputs: Any, batch_size: int, space: gym.Space, dist_cls: Any = None
+) -> None:
+    from tripod.core.distributions import Distribution, get_action_dist_cls
 
-    if isinstance(inputs, torch.distributions.Distribution):
+    if isinstance(inputs, Distribution):  # a tripod distribution: check the logits it was built from
+        if not isinstance(inputs.logits, torch.Tensor):
+            return
+        dist_cls, inputs = type(inputs), inputs.logits
+    elif isinstance(inputs, torch.distributions.Distribution):
         shape = tuple(inputs.batch_shape)
-        if shape and shape[0] != batch_size and not (batch_size == 1 and len(shape) == 0):
+        # An unbatched distribution (batch_shape ()) is fine for one observation only.
+        if shape[:1] != (batch_size,) and not (batch_size == 1 and len(shape) == 0):
             raise ModuleOutputError(
                 f"{where} returned a {type(inputs).__name__} with batch_shape {shape} for a batch of "
                 f"{batch_size} observations; expected batch_shape ({batch_size}, ...)."
@@ -149,14 +173,15 @@ def _check_dist_inputs(where: str, inputs: Any, batch_size: int, space: gym.Spac
                 f"{space} has {space.n}. Size the output layer with action_space.n."
             )
         return
-    if not isinstance(inputs, torch.Tensor | np.ndarray):
+    if not isinstance(inputs, torch.Tensor):
+        hint = " Convert it with torch.as_tensor(...)." if isinstance(inputs, np.ndarray) else ""
         raise ModuleOutputError(
             f"{where} returned {_describe(inputs)} under '{Columns.ACTION_DIST_INPUTS}'; expected a "
-            "logits tensor of shape [batch, width] or a torch.distributions.Distribution."
+            f"logits torch.Tensor of shape [batch, width] or a torch.distributions.Distribution.{hint}"
         )
     try:
-        width = get_action_dist_cls(space).required_input_dim(space)
-    except (ValueError, NotImplementedError):
+        width = (dist_cls or get_action_dist_cls(space)).required_input_dim(space)
+    except (ValueError, NotImplementedError, TypeError, AttributeError):
         return
     shape = tuple(inputs.shape)
     if len(shape) == 1 and batch_size == 1:

@@ -59,12 +59,18 @@ class TorchRLModule(nn.Module, RLModule):
         return self.forward_train(batch, **kwargs)
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        with torch.no_grad():
-            return self._forward(batch, **kwargs)
+        # Runners already call under no_grad; entering it again would cost more than the
+        # rest of the call path, so only do it when gradients are on.
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self._forward(batch, **kwargs)
+        return self._forward(batch, **kwargs)
 
     def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        with torch.no_grad():
-            return self._forward(batch, **kwargs)
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self._forward(batch, **kwargs)
+        return self._forward(batch, **kwargs)
 
     # -------------------------------------------------------------------- state
     def get_non_inference_attributes(self) -> list[str]:
@@ -74,7 +80,11 @@ class TorchRLModule(nn.Module, RLModule):
         """
         names = []
         if hasattr(self, "get_target_network_pairs"):
-            names += [_attr_name(self, target) for _, target in self.get_target_network_pairs()]
+            try:
+                pairs = self.get_target_network_pairs()
+            except AttributeError:  # make_target_networks() not called yet: no targets to drop
+                pairs = []
+            names += [_attr_name(self, target) for _, target in pairs]
         return [n for n in names if n]
 
     def get_state(
@@ -88,17 +98,18 @@ class TorchRLModule(nn.Module, RLModule):
         """The weights as ``{parameter_name: numpy array}``.
 
         Args:
-            components: Keep only parameters under these top-level attributes.
-            not_components: Drop parameters under these top-level attributes.
-            inference_only: Drop what an inference-only copy does not need.
+            components: Keep only parameters under these attributes (top-level names
+                such as ``"encoder"`` or dotted paths such as ``"encoder.critic_encoder"``).
+            not_components: Drop parameters under these attributes.
+            inference_only: Drop what an inference-only copy does not need
+                (:meth:`get_non_inference_attributes`, dotted paths allowed as in RLlib).
         """
         keep, drop = _as_set(components), _as_set(not_components) or set()
         if inference_only and not self.inference_only:
             drop |= set(self.get_non_inference_attributes())
         state = {}
         for key, tensor in self.state_dict().items():
-            top = key.split(".", 1)[0]
-            if (keep is not None and top not in keep) or top in drop:
+            if (keep is not None and not _under_any(key, keep)) or (drop and _under_any(key, drop)):
                 continue
             state[key] = tensor.detach().cpu().numpy().copy()
         return state
@@ -116,6 +127,11 @@ class TorchRLModule(nn.Module, RLModule):
             )
         own = self.state_dict()
         unknown = [k for k in state if k not in own]
+        if unknown and self._build_missing_target_networks():
+            # A state saved from a learner's module holds target networks that this freshly
+            # built module has not made yet (make_target_networks() is the learner's job).
+            own = self.state_dict()
+            unknown = [k for k in state if k not in own]
         if unknown and not self.inference_only:
             raise ValueError(
                 f"{type(self).__name__}.set_state(): unknown parameter names {unknown[:5]} "
@@ -136,6 +152,22 @@ class TorchRLModule(nn.Module, RLModule):
                 )
             new_state[key] = tensor
         self.load_state_dict(new_state, strict=not partial)
+
+    def _build_missing_target_networks(self) -> bool:
+        """Call ``make_target_networks()`` if this is a TargetNetworkAPI module without targets yet."""
+        if self.inference_only or not callable(getattr(self, "make_target_networks", None)):
+            return False
+        try:
+            self.get_target_network_pairs()
+        except AttributeError:
+            self.make_target_networks()
+            return True
+        return False
+
+
+def _under_any(key: str, names: set[str]) -> bool:
+    """Whether parameter ``key`` is ``name`` or lies under ``name.`` for one of ``names``."""
+    return any(key == name or key.startswith(name + ".") for name in names)
 
 
 def _attr_name(module: nn.Module, child: nn.Module) -> str | None:

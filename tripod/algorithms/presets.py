@@ -1,0 +1,57 @@
+"""Tuned settings per (algorithm, environment), applied by ``tripod train`` unless ``--no-preset``.
+
+A preset is a plain dict of config field values for ``config.update_from_dict``;
+command-line ``--num-envs`` and ``--set`` are applied on top of it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# (algorithm name, gymnasium env id) -> config field values.
+_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("ppo", "CartPole-v1"): {
+        "num_envs_per_env_runner": 8,
+        "train_batch_size_per_learner": 2048,
+        "minibatch_size": 256,
+        "num_epochs": 10,
+        "lr": 1e-3,
+        "gamma": 0.98,
+        "lambda_": 0.8,
+        "entropy_coeff": 0.0,
+        "model_config": {"fcnet_hiddens": [64, 64]},
+    },
+    ("ppo", "Acrobot-v1"): {
+        "num_envs_per_env_runner": 16,
+        "train_batch_size_per_learner": 4096,
+        "minibatch_size": 512,
+        "num_epochs": 4,
+        "lr": 3e-4,
+        "gamma": 0.99,
+        "lambda_": 0.94,
+        "entropy_coeff": 0.0,
+        "model_config": {"fcnet_hiddens": [64, 64]},
+    },
+}
+
+
+def get_preset(algo_name: str, env_id: Any) -> dict[str, Any] | None:
+    """The tuned config values for ``algo_name`` on ``env_id``, or None when there are none.
+
+    Args:
+        algo_name: A registered algorithm name (case-insensitive), e.g. ``"ppo"``.
+        env_id: A gymnasium env id such as ``"CartPole-v1"``; anything else has no preset.
+
+    Returns:
+        A fresh copy (safe to modify) of the preset's field values.
+    """
+    if not isinstance(env_id, str):
+        return None
+    preset = _PRESETS.get((algo_name.strip().lower(), env_id))
+    return copy.deepcopy(preset) if preset is not None else None
+
+
+def list_presets() -> list[tuple[str, str]]:
+    """All ``(algorithm, env id)`` pairs that have a preset, sorted."""
+    return sorted(_PRESETS)

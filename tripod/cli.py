@@ -1,0 +1,386 @@
+"""The ``tripod`` command line: ``train``, ``evaluate`` and ``export``.
+
+    tripod train ppo CartPole-v1 --stop-return 475
+    tripod train ppo CartPole-v1 --stop-steps 100000 --set lr=0.001 --set model_config='{"fcnet_hiddens":[64,64]}'
+    tripod train --resume runs/ppo-CartPole-v1-20250101-120000 --stop-steps 200000
+    tripod evaluate runs/ppo-CartPole-v1-20250101-120000 --episodes 20
+    tripod export runs/ppo-CartPole-v1-20250101-120000/checkpoints/iter_000040 --out exported/
+
+User errors (unknown algorithm, environment or setting, missing checkpoint) print
+one line to stderr and exit with code 2; Ctrl-C stops training after the current
+iteration, saves a checkpoint and ``result.json``, and exits with code 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tripod import __version__
+from tripod.algorithms.registry import (
+    UnknownAlgorithmError,
+    algorithm_name,
+    get_config_class,
+    known_algorithms,
+    normalize_name,
+)
+
+EXIT_USAGE = 2
+EXIT_INTERRUPT = 130
+
+
+class CliError(Exception):
+    """A user error: printed as one line without a traceback; exit code 2."""
+
+
+_USER_ERRORS = (
+    ("tripod.algorithms.config", "ConfigError"),
+    ("tripod.utils.checkpoint", "CheckpointError"),
+    ("tripod.env.env_creation", "EnvCreationError"),
+    ("gymnasium.error", "Error"),
+)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input rather than a bug.
+
+    Only modules already imported are consulted: an error type from a module that
+    was never imported cannot have been raised, and importing it would cost seconds.
+    """
+    found = [getattr(sys.modules[mod], name) for mod, name in _USER_ERRORS if mod in sys.modules]
+    return (CliError, UnknownAlgorithmError, *found)
+
+
+# ------------------------------------------------------------------ --set parsing
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: JSON, else a Python literal (``True``, ``None``, ``(1, 2)``), else the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_overrides(items: list[str] | None, base: dict[str, Any]) -> dict[str, Any]:
+    """``["lr=0.001", "model_config.fcnet_hiddens=[32]"]`` -> field values.
+
+    A dotted key updates one entry of a dict field, starting from ``base[field]``.
+    """
+    values: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--set expects key=value, got {item!r}.")
+        field, *path = key.strip().split(".")
+        value = parse_value(text)
+        if path:
+            tree = values.get(field, copy.deepcopy(base.get(field)))
+            if not isinstance(tree, dict):
+                raise CliError(f"--set {key}: '{field}' is not a dict setting, so it has no '{path[0]}'.")
+            node = tree
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+            value = tree
+        values[field] = value
+    return values
+
+
+def _check_env(env_id: str) -> None:
+    from tripod.env.env_creation import EnvCreationError, make_env_creator
+
+    try:
+        make_env_creator(env_id)
+    except EnvCreationError as err:
+        raise CliError(str(err)) from err
+
+
+# ------------------------------------------------------------------ train
+def _new_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
+    if not args.algo or not args.env:
+        raise CliError("train needs ALGO and ENV (e.g. 'tripod train ppo CartPole-v1'), or --resume RUN_DIR.")
+    algo_name = normalize_name(args.algo)  # before any heavy import: a typo fails fast
+
+    from tripod.algorithms.presets import get_preset
+    from tripod.utils.run_dir import default_run_dir
+
+    out = Path(args.out) if args.out else default_run_dir(algo_name, args.env)
+    if (out / "metrics.jsonl").exists() or (out / "checkpoints").exists():
+        raise CliError(
+            f"{out} already holds a run: continue it with --resume {out}, or choose another --out."
+        )
+    config_cls = get_config_class(algo_name)
+    _check_env(args.env)
+    config = config_cls().environment(args.env)
+    preset = None if args.no_preset else get_preset(algo_name, args.env)
+    if preset:
+        config.update_from_dict(preset)
+        shown = ", ".join(f"{k}={v}" for k, v in preset.items())
+        print(f"Using the tuned preset for {algo_name} on {args.env}: {shown}")
+    elif not args.no_preset:
+        print(f"No tuned preset for {algo_name} on {args.env}; using {config_cls.__name__} defaults.")
+    config.update_from_dict(_cli_overrides(args, config.to_dict()))
+    algo = config.build_algo()
+    return algo, out, algo_name
+
+
+def _cli_overrides(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if args.num_envs is not None:
+        values["num_envs_per_env_runner"] = args.num_envs
+    if args.seed is not None:
+        values["seed"] = args.seed
+    values.update(parse_overrides(args.set, base))
+    return values
+
+
+def _resumed_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
+    from tripod.algorithms.algorithm import Algorithm
+    from tripod.utils.checkpoint import read_metadata
+    from tripod.utils.run_dir import CheckpointManager
+
+    if args.out:
+        raise CliError("--out cannot be combined with --resume: a resumed run continues in RUN_DIR.")
+    run_path = Path(args.resume)
+    checkpoint = CheckpointManager(run_path / "checkpoints").latest()
+    if checkpoint is None:
+        raise CliError(f"cannot resume: no checkpoint in {run_path / 'checkpoints'}.")
+    overrides = _cli_overrides(args, read_metadata(checkpoint)["config"])
+    algo = Algorithm.from_checkpoint(checkpoint, config_overrides=overrides)
+    algo_name = algorithm_name(type(algo.config))
+    if args.algo and get_config_class(args.algo) is not type(algo.config):
+        raise CliError(f"{run_path} is a {algo_name} run, not {args.algo}.")
+    if args.env and args.env != algo.config.env:
+        raise CliError(f"{run_path} trains on {algo.config.env}, not {args.env}.")
+    print(f"Resuming {run_path} from {checkpoint.name} (iteration {algo.iteration}).")
+    return algo, run_path, algo_name
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``tripod train``: see ``tripod train --help``."""
+    try:
+        algo, run_path, algo_name = (_resumed_run if args.resume else _new_run)(args)
+    except _user_errors() as err:
+        raise CliError(str(err)) from err
+
+    from tripod.utils.progress import ProgressDisplay, is_interactive
+    from tripod.utils.run_dir import RunDir
+    from tripod.utils.train_run import StopCriteria, format_summary, train_run
+
+    run = RunDir(run_path, keep_checkpoints=args.keep_checkpoints)
+    if args.resume:
+        run.truncate_metrics(algo.iteration)  # rows logged after the checkpoint are trained again
+    stop = StopCriteria(args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)
+    env_id = algo.config.env if isinstance(algo.config.env, str) else repr(algo.config.env)
+    if stop.is_empty():
+        print("No stop criterion given: training until Ctrl-C.")
+    print(f"Training {algo_name} on {env_id} (seed {algo.config.seed}) -> {run.path}")
+    display = ProgressDisplay(
+        live=not args.quiet and is_interactive(),
+        print_every=args.print_every or (10 if args.quiet else 1),
+        stop_steps=args.stop_steps,
+        stop_iters=args.stop_iters,
+        stop_time=args.stop_time,
+        start_steps=algo.num_env_steps_sampled_lifetime,
+        start_iter=algo.iteration,
+        start_time_s=algo.time_total_s,
+    )
+    try:
+        summary = train_run(
+            algo,
+            run,
+            stop,
+            checkpoint_every=args.checkpoint_every,
+            eval_episodes=args.eval_episodes,
+            display=display,
+            summary={"algo": algo_name, "env": env_id, "resumed": bool(args.resume)},
+            plot_title=f"{algo_name} on {env_id}",
+        )
+    finally:
+        algo.stop()
+    print(format_summary(summary))
+    return EXIT_INTERRUPT if summary["stopped_by"] == "interrupt" else 0
+
+
+# ------------------------------------------------------------------ evaluate / export
+def _load_algo(path: str, overrides: dict[str, Any] | None = None) -> Any:
+    from tripod.algorithms.algorithm import Algorithm
+    from tripod.utils.run_dir import resolve_checkpoint
+
+    return Algorithm.from_checkpoint(resolve_checkpoint(path), config_overrides=overrides)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``tripod evaluate``: greedy episodes from a checkpoint (optionally rendered or recorded)."""
+    import numpy as np
+
+    render = args.render or ("rgb_array" if args.video else None)
+    if args.video and render != "rgb_array":
+        raise CliError("--video needs --render rgb_array.")
+    if args.video:
+        try:
+            import moviepy  # noqa: F401  (gymnasium's RecordVideo writes with moviepy)
+        except ImportError as err:
+            raise CliError("--video needs moviepy to write videos: pip install moviepy") from err
+    try:
+        algo = _load_algo(args.checkpoint, None if args.seed is None else {"seed": args.seed})
+        if render is None:
+            ev = algo.evaluate(args.episodes)["env_runners"]
+            returns_mean, returns_std, n = (
+                ev["episode_return_mean"],
+                ev.get("episode_return_std"),
+                ev["num_episodes"],
+            )
+        else:
+            from tripod.utils.rollout import greedy_episodes, make_render_env
+
+            env = make_render_env(algo.config, render, video_dir=args.video)
+            try:
+                returns = greedy_episodes(algo.get_module(), env, args.episodes, seed=args.seed)
+            finally:
+                env.close()
+            returns_mean, returns_std, n = float(np.mean(returns)), float(np.std(returns)), len(returns)
+    except _user_errors() as err:
+        raise CliError(str(err)) from err
+    algo.stop()
+    print(f"Return {returns_mean:.2f} ± {returns_std:.2f} over {n} greedy episodes.")
+    if args.video:
+        print(f"Videos written to {args.video}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``tripod export``: write the trained module alone (``RLModule.from_checkpoint`` loads it)."""
+    try:
+        algo = _load_algo(args.checkpoint)
+    except _user_errors() as err:
+        raise CliError(str(err)) from err
+    module = algo.get_module()
+    path = module.save_to_path(args.out)
+    algo.stop()
+    print(
+        f"Exported {type(module).__name__} to {path}. Load it with RLModule.from_checkpoint({str(path)!r})."
+    )
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tripod`` command."""
+    parser = argparse.ArgumentParser(prog="tripod", description="Train, evaluate and export RL modules.")
+    parser.add_argument("--version", action="version", version=f"tripod {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train",
+        help="train an algorithm on an environment",
+        description="Train ALGO on ENV and write a run directory.",
+    )
+    train.add_argument("algo", nargs="?", metavar="ALGO", help=f"one of: {', '.join(known_algorithms())}")
+    train.add_argument("env", nargs="?", metavar="ENV", help="a gymnasium env id, e.g. CartPole-v1")
+    train.add_argument(
+        "--stop-return", metavar="R", type=float, help="stop when the mean training return reaches this"
+    )
+    train.add_argument(
+        "--stop-steps", metavar="N", type=_int_at_least(1), help="stop after this many env steps"
+    )
+    train.add_argument(
+        "--stop-iters", metavar="N", type=_int_at_least(1), help="stop after this many iterations"
+    )
+    train.add_argument(
+        "--stop-time", metavar="S", type=float, help="stop after this many seconds of training"
+    )
+    train.add_argument("--seed", metavar="S", type=int, help="random seed")
+    train.add_argument("--num-envs", metavar="N", type=_int_at_least(1), help="environments per env runner")
+    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/ALGO-ENV-TIMESTAMP)")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a config setting (JSON value), e.g. --set lr=0.001; repeatable",
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=_int_at_least(0),
+        default=10,
+        metavar="N",
+        help="checkpoint every N iterations (0: only at the end; default 10)",
+    )
+    train.add_argument(
+        "--keep-checkpoints",
+        type=_int_at_least(1),
+        default=3,
+        metavar="N",
+        help="keep the last N checkpoints (default 3)",
+    )
+    train.add_argument(
+        "--eval-episodes",
+        type=_int_at_least(0),
+        default=10,
+        metavar="N",
+        help="greedy evaluation episodes at the end (default 10; 0: none)",
+    )
+    train.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
+    )
+    train.add_argument("--no-preset", action="store_true", help="ignore the tuned preset for ALGO on ENV")
+    train.add_argument("--quiet", action="store_true", help="no live display: a line every 10 iterations")
+    train.add_argument(
+        "--print-every",
+        type=_int_at_least(1),
+        metavar="N",
+        help="without a live display, print every N iterations",
+    )
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="run greedy episodes from a checkpoint")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
+    evaluate.add_argument("--episodes", type=_int_at_least(1), default=10)
+    evaluate.add_argument("--seed", type=int)
+    evaluate.add_argument("--render", choices=["rgb_array", "human"])
+    evaluate.add_argument("--video", metavar="DIR", help="record videos to DIR (needs moviepy)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    export = sub.add_parser("export", help="write a checkpoint's module alone")
+    export.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
+    export.add_argument("--out", required=True, metavar="DIR")
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``tripod`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, UnknownAlgorithmError) as err:
+        print(f"tripod: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tripod: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Training progress on the terminal: a light rich live line, or plain printed lines.
+
+The live display redraws at most four times a second and only when a new
+iteration's result arrives; the plain mode (``--quiet`` or output that is not a
+terminal) prints one line every ``print_every`` iterations.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+REFRESH_S = 0.25
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _fmt_number(x: Any, spec: str) -> str:
+    return format(x, spec) if isinstance(x, int | float) and math.isfinite(x) else "-"
+
+
+class ProgressDisplay:
+    """Shows iteration, env steps, return, episode length, steps/s and time left.
+
+    Args:
+        live: Use a rich live display (else plain lines).
+        print_every: In plain mode, print every this many iterations.
+        stop_steps, stop_iters, stop_time: Budgets for the progress bar and time left.
+        start_steps, start_iter, start_time_s: Counters when this session began (a
+            resumed run starts above zero), so steps/s counts this session only.
+    """
+
+    def __init__(
+        self,
+        *,
+        live: bool,
+        print_every: int = 1,
+        stop_steps: int | None = None,
+        stop_iters: int | None = None,
+        stop_time: float | None = None,
+        start_steps: int = 0,
+        start_iter: int = 0,
+        start_time_s: float = 0.0,
+    ) -> None:
+        self.live = live
+        self.print_every = max(1, print_every)
+        self.budgets = {"steps": stop_steps, "iters": stop_iters, "time": stop_time}
+        self._start = (start_steps, start_iter, start_time_s)
+        self._t0 = time.perf_counter()
+        self._last_draw = 0.0
+        self._live = None
+        self._console = None
+
+    # ------------------------------------------------------------- lifecycle
+    def __enter__(self) -> ProgressDisplay:
+        self._t0 = time.perf_counter()  # steps/s counts from the first iteration, not from set-up
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._console = Console()
+            self._live = Live(
+                "waiting for the first iteration ...",
+                console=self._console,
+                auto_refresh=False,
+                transient=False,
+            )
+            self._live.start(refresh=True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
+            self._live = None
+
+    def message(self, text: str) -> None:
+        """Print a line above the live display (or plainly)."""
+        if self._console is not None:
+            self._console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(text, flush=True)
+
+    # ------------------------------------------------------------- updates
+    def stats(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The displayed numbers for one ``Algorithm.train()`` result."""
+        runners = result.get("env_runners", {})
+        steps = int(result.get("num_env_steps_sampled_lifetime", 0))
+        iteration = int(result.get("training_iteration", 0))
+        train_time = float(result.get("time_total_s", 0.0))
+        wall = time.perf_counter() - self._t0
+        start_steps, start_iter, start_time = self._start
+        rate = (steps - start_steps) / wall if wall > 0 else float("nan")
+        left, fraction = [], []
+        if self.budgets["steps"]:
+            fraction.append(steps / self.budgets["steps"])
+            if rate > 0:
+                left.append((self.budgets["steps"] - steps) / rate)
+        if self.budgets["iters"]:
+            fraction.append(iteration / self.budgets["iters"])
+            if iteration > start_iter:
+                left.append((self.budgets["iters"] - iteration) * wall / (iteration - start_iter))
+        if self.budgets["time"]:
+            fraction.append(train_time / self.budgets["time"])
+            if train_time > start_time:
+                left.append((self.budgets["time"] - train_time) * wall / (train_time - start_time))
+        return {
+            "iteration": iteration,
+            "steps": steps,
+            "return": runners.get("episode_return_mean", float("nan")),
+            "length": runners.get("episode_len_mean", float("nan")),
+            "steps_per_s": rate,
+            "time_left": min(left) if left else None,
+            "fraction": min(max(fraction), 1.0) if fraction else None,
+        }
+
+    def line(self, result: dict[str, Any]) -> str:
+        """One plain-text progress line."""
+        s = self.stats(result)
+        parts = [
+            f"iter {s['iteration']:>5}",
+            f"steps {s['steps']:>11,}",
+            f"return {_fmt_number(s['return'], '9.2f'):>9}",
+            f"len {_fmt_number(s['length'], '7.1f'):>7}",
+            f"{_fmt_number(s['steps_per_s'], ',.0f'):>8} steps/s",
+        ]
+        if s["time_left"] is not None:
+            parts.append(f"left {_fmt_duration(s['time_left'])}")
+        return " | ".join(parts)
+
+    def update(self, result: dict[str, Any]) -> None:
+        """Show one iteration's result (throttled)."""
+        if self._live is None:
+            if int(result.get("training_iteration", 0)) % self.print_every == 0:
+                print(self.line(result), flush=True)
+            return
+        now = time.perf_counter()
+        self._live.update(self._render(result), refresh=now - self._last_draw >= REFRESH_S)
+        if now - self._last_draw >= REFRESH_S:
+            self._last_draw = now
+
+    def _render(self, result: dict[str, Any]) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        s = self.stats(result)
+        line = Text()
+        line.append(f"iter {s['iteration']}   steps {s['steps']:,}   ")
+        line.append(f"return {_fmt_number(s['return'], '.2f')}", style="bold")
+        line.append(
+            f"   len {_fmt_number(s['length'], '.1f')}   {_fmt_number(s['steps_per_s'], ',.0f')} steps/s"
+        )
+        if s["fraction"] is None:
+            return line
+        bar = Table.grid(padding=(0, 2))
+        bar.add_row(
+            ProgressBar(total=1.0, completed=s["fraction"], width=30),
+            f"{s['fraction']:4.0%}",
+            "" if s["time_left"] is None else f"left {_fmt_duration(s['time_left'])}",
+        )
+        return Group(bar, line)
+
+
+def is_interactive() -> bool:
+    """Whether stdout is a terminal (live display) rather than a file or pipe."""
+    return sys.stdout.isatty()

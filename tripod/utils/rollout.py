@@ -1,0 +1,88 @@
+"""Greedy episodes with a trained module in one (rendered) environment, for videos and viewing.
+
+Training and ordinary evaluation go through the env runners; this small loop
+exists for rendering, where one env with a ``render_mode`` is wanted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tripod.core.columns import Columns
+from tripod.core.distributions import make_action_dist
+from tripod.data.batch import to_torch, tree_map
+
+
+def make_render_env(config: Any, render_mode: str, *, video_dir: str | None = None) -> gym.Env:
+    """The config's environment with ``render_mode``; wrapped in ``RecordVideo`` when ``video_dir`` is given.
+
+    ``render_mode`` is added to ``config.env_config`` (``gym.make`` keyword arguments
+    for gymnasium ids; a custom env class or creator must accept it there).
+
+    Args:
+        config: An algorithm config (its ``env`` and ``env_config`` are used).
+        render_mode: ``"rgb_array"`` or ``"human"``.
+        video_dir: Record every episode as an mp4 here (needs moviepy).
+    """
+    from tripod.env.env_creation import make_env_creator
+
+    env = make_env_creator(config.env, env_config={**config.env_config, "render_mode": render_mode})()
+    if video_dir is not None:
+        from gymnasium.wrappers import RecordVideo
+
+        env = RecordVideo(
+            env, video_dir, episode_trigger=lambda _: True, name_prefix="eval", disable_logger=True
+        )
+    return env
+
+
+def _env_action(action: Any, space: gym.Space) -> Any:
+    """Row 0 of a batched action, in the form ``space`` expects."""
+    if isinstance(action, torch.Tensor):
+        action = action.detach().cpu().numpy()
+    action = np.asarray(action)[0]
+    if isinstance(space, gym.spaces.Discrete):
+        return int(action)
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(action, space.low, space.high).astype(space.dtype)
+    return action
+
+
+@torch.no_grad()
+def greedy_episodes(module: Any, env: gym.Env, num_episodes: int, *, seed: int | None = None) -> list[float]:
+    """Run ``num_episodes`` episodes with ``module.forward_inference``; returns their returns.
+
+    Actions are the module's ``actions`` output if it has one, else the mode of
+    the distribution built from ``action_dist_inputs``.
+
+    Args:
+        module: A single-agent, non-recurrent RLModule.
+        env: A gymnasium env (one, not vectorised).
+        num_episodes: How many episodes.
+        seed: Episode ``i`` resets with ``seed + i`` (None: unseeded).
+    """
+    if module.is_stateful():
+        raise NotImplementedError("Rendering a recurrent (stateful) module is not supported yet.")
+    dist_cls = module.get_inference_action_dist_cls()
+    returns = []
+    for i in range(num_episodes):
+        obs, _ = env.reset(seed=None if seed is None else seed + i)
+        total, done = 0.0, False
+        while not done:
+            batch = {Columns.OBS: to_torch(tree_map(lambda x: np.asarray(x)[None], obs))}
+            out = module.forward_inference(batch)
+            action = out.get(Columns.ACTIONS)
+            if action is None:
+                dist = make_action_dist(
+                    out[Columns.ACTION_DIST_INPUTS], module.action_space, dist_cls=dist_cls
+                )
+                action = dist.to_deterministic().sample()
+            obs, reward, terminated, truncated, _ = env.step(_env_action(action, env.action_space))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return returns

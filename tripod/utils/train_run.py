@@ -1,0 +1,215 @@
+"""Train an algorithm into a run directory until a stop criterion, then evaluate and summarise.
+
+This is the loop behind ``tripod train``, usable from Python as well:
+
+    algo = PPOConfig().environment("CartPole-v1").build_algo()
+    summary = train_run(algo, RunDir("runs/cartpole"), StopCriteria(episode_return=475))
+
+Ctrl-C is handled gracefully: the first stops after the current iteration (which
+is logged and checkpointed), a second abandons the iteration at once (the last
+checkpoint stays). Either way ``result.json`` is written with
+``stopped_by="interrupt"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tripod.utils.progress import ProgressDisplay
+from tripod.utils.run_dir import RunDir
+
+
+@dataclasses.dataclass
+class StopCriteria:
+    """When to stop; the first criterion met wins (all None: run until Ctrl-C).
+
+    Counts are lifetime totals, so a resumed run stops at the same point as an
+    uninterrupted one.
+
+    Args:
+        episode_return: Mean training return (``env_runners/episode_return_mean``) to reach.
+        env_steps: Env steps sampled.
+        iterations: Training iterations.
+        time_s: Seconds spent in ``Algorithm.train()``.
+    """
+
+    episode_return: float | None = None
+    env_steps: int | None = None
+    iterations: int | None = None
+    time_s: float | None = None
+
+    def is_empty(self) -> bool:
+        """True when no criterion is set."""
+        return all(v is None for v in dataclasses.astuple(self))
+
+    def reason(self, algo: Any, result: dict[str, Any] | None) -> str | None:
+        """``"return"``, ``"steps"``, ``"iters"`` or ``"time"`` once met, else None."""
+        ret = float("nan") if result is None else result["env_runners"].get("episode_return_mean")
+        if self.episode_return is not None and math.isfinite(ret) and ret >= self.episode_return:
+            return "return"
+        if self.env_steps is not None and algo.num_env_steps_sampled_lifetime >= self.env_steps:
+            return "steps"
+        if self.iterations is not None and algo.iteration >= self.iterations:
+            return "iters"
+        if self.time_s is not None and algo.time_total_s >= self.time_s:
+            return "time"
+        return None
+
+
+class GracefulInterrupt:
+    """Context manager: the first Ctrl-C sets ``requested``; the second raises KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        # os.write: safe inside a signal handler, unlike print (re-entrant buffered IO).
+        os.write(2, b"\nCtrl-C: stopping after this iteration (press Ctrl-C again to stop at once).\n")
+
+    def __enter__(self) -> GracefulInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def train_run(
+    algo: Any,
+    run: RunDir,
+    stop: StopCriteria,
+    *,
+    checkpoint_every: int = 10,
+    eval_episodes: int = 10,
+    display: ProgressDisplay | None = None,
+    summary: dict[str, Any] | None = None,
+    plot_title: str | None = None,
+) -> dict[str, Any]:
+    """Train ``algo`` until ``stop``; log, checkpoint, evaluate, plot and write ``result.json``.
+
+    Args:
+        algo: A built (or restored) algorithm; it is not stopped here.
+        run: The run directory; metrics are appended to its files.
+        stop: The stop criteria.
+        checkpoint_every: Checkpoint every this many iterations (0: only at the end).
+        eval_episodes: Greedy evaluation episodes after training (0: none; skipped on Ctrl-C).
+        display: Progress display (default: plain lines every iteration).
+        summary: Extra entries for ``result.json`` (e.g. algorithm and env names).
+        plot_title: Title of ``learning_curve.png``.
+
+    Returns:
+        The summary written to ``result.json`` (``stopped_by``, ``iterations``,
+        ``env_steps``, ``wall_s``, ``train_return_mean``, ``eval_return_mean``,
+        ``eval_return_std``, ``checkpoint``, ...).
+    """
+    display = display or ProgressDisplay(live=False)
+    summary = dict(summary or {}, run_dir=str(run.path))
+    run.write_config(algo.config.to_dict())
+    logger, summary["tensorboard"] = run.open_loggers()
+    t0, last, stopped_by, aborted = time.perf_counter(), None, None, False
+    checkpoint = run.checkpoints.latest()
+    with GracefulInterrupt() as interrupt:
+        try:
+            with display:
+                while True:
+                    stopped_by = "interrupt" if interrupt.requested else stop.reason(algo, last)
+                    if stopped_by:
+                        break
+                    last = algo.train()
+                    last["timestamp"] = time.time()
+                    logger.log(last)
+                    display.update(last)
+                    if checkpoint_every and algo.iteration % checkpoint_every == 0:
+                        checkpoint = run.checkpoints.save(algo, algo.iteration)
+        except KeyboardInterrupt:  # a second Ctrl-C mid-iteration: that iteration is not saved
+            stopped_by, aborted = "interrupt", True
+        except BaseException as err:
+            summary.update(_progress(algo, last, checkpoint, t0, "error"), error=repr(err))
+            run.write_result(summary)
+            raise
+        finally:
+            logger.close()
+        if not aborted and (checkpoint is None or checkpoint.name != f"iter_{algo.iteration:06d}"):
+            checkpoint = run.checkpoints.save(algo, algo.iteration)
+        summary.update(_progress(algo, last, checkpoint, t0, stopped_by))
+        if stopped_by != "interrupt" and eval_episodes > 0:
+            try:
+                ev = algo.evaluate(eval_episodes)["env_runners"]
+                summary.update(
+                    eval_return_mean=ev["episode_return_mean"],
+                    eval_return_std=ev.get("episode_return_std"),
+                    eval_episodes=ev["num_episodes"],
+                )
+            except KeyboardInterrupt:
+                summary["stopped_by"] = "interrupt"
+        summary["wall_s"] = round(time.perf_counter() - t0, 3)
+        run.write_result(summary)
+    summary["plot"] = _plot(run, summary, plot_title)
+    return summary
+
+
+def _progress(algo: Any, last: dict | None, checkpoint: Path | None, t0: float, stopped_by: str) -> dict:
+    return {
+        "stopped_by": stopped_by,
+        "iterations": algo.iteration,
+        "env_steps": algo.num_env_steps_sampled_lifetime,
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "train_time_s": round(algo.time_total_s, 3),
+        "train_return_mean": None if last is None else last["env_runners"].get("episode_return_mean"),
+        "eval_return_mean": None,
+        "eval_return_std": None,
+        "eval_episodes": 0,
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "seed": algo.config.seed,
+    }
+
+
+def _plot(run: RunDir, summary: dict, title: str | None) -> str:
+    """Draw ``learning_curve.png``; returns its path, or why there is none."""
+    from tripod.utils.plots import plot_learning_curve
+
+    points = []
+    if summary.get("eval_return_mean") is not None:
+        points.append((summary["env_steps"], summary["eval_return_mean"]))
+    try:
+        return str(plot_learning_curve(run.metrics_path, run.plot_path, title=title, eval_points=points))
+    except ImportError as err:
+        return f"not drawn: {err}"
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The end-of-run report printed by ``tripod train`` for a :func:`train_run` summary."""
+
+    def num(x: Any) -> str:
+        return "-" if x is None or x != x else f"{x:.2f}"
+
+    lines = [
+        f"Stopped by {s['stopped_by']} after {s['iterations']} iterations, {s['env_steps']:,} env steps, "
+        f"{s['wall_s']:.1f} s. Training return {num(s['train_return_mean'])}."
+    ]
+    if s.get("eval_return_mean") is not None:
+        lines.append(
+            f"Greedy evaluation: {num(s['eval_return_mean'])} ± {num(s['eval_return_std'])} "
+            f"over {s['eval_episodes']} episodes."
+        )
+    if not s.get("tensorboard"):
+        lines.append(
+            "Note: tensorboard is not installed, so no event files were written (pip install tensorboard)."
+        )
+    if not str(s.get("plot", "")).endswith(".png"):
+        lines.append(f"Note: learning_curve.png {s.get('plot')}")
+    lines += [f"Checkpoint: {s['checkpoint']}", f"Results: {s['run_dir']}"]
+    return "\n".join(lines)
