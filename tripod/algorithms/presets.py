@@ -22,6 +22,16 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "entropy_coeff": 0.0,
         "model_config": {"fcnet_hiddens": [64, 64]},
     },
+    ("ppo", "Pendulum-v1"): {
+        "num_envs_per_env_runner": 8,
+        "train_batch_size_per_learner": 4096,
+        "minibatch_size": 256,
+        "num_epochs": 10,
+        "lr": 1e-3,
+        "gamma": 0.9,
+        "lambda_": 0.95,
+        "model_config": {"fcnet_hiddens": [64, 64], "free_log_std": True},
+    },
     ("ppo", "Acrobot-v1"): {
         "num_envs_per_env_runner": 16,
         "train_batch_size_per_learner": 4096,
