@@ -80,7 +80,7 @@ class Algorithm:
         spec.observation_space = spec.observation_space or obs_space
         spec.action_space = spec.action_space or act_space
         if spec.model_config is None:
-            spec.model_config = dict(self.config.model_config)
+            spec.model_config = self.default_model_config(spec.module_class)
         spec.inference_only = False
         return spec
 
@@ -93,7 +93,7 @@ class Algorithm:
             if spec.module_class is None:
                 spec.module_class = self.default_module_class
             if spec.model_config is None:
-                spec.model_config = dict(c.model_config)
+                spec.model_config = self.default_model_config(spec.module_class)
             module_spec = spec
         fragment = c.rollout_fragment_length
         if fragment == "auto":
@@ -109,6 +109,13 @@ class Algorithm:
             worker_index=worker_index,
             restart_failed_sub_environments=c.restart_failed_sub_environments,
         )
+
+    def default_model_config(self, module_class: type | None) -> dict[str, Any]:
+        """The ``model_config`` a module gets when its spec has none: the config's ``model_config``.
+
+        Algorithms may add their settings for their own default module (DQN: ``dueling``).
+        """
+        return dict(self.config.model_config)
 
     def _sync_weights(self) -> None:
         weights = self.learner.get_weights()
@@ -250,6 +257,7 @@ class Algorithm:
             learner_state.pop("rl_module")
             save_state(tmp, "learner_state", learner_state)
             save_state(tmp, "rng_state", get_rng_state())
+            self.save_extra_state(tmp)
             write_metadata(
                 tmp,
                 {
@@ -284,7 +292,14 @@ class Algorithm:
         self._lens.clear()
         self._lens.extend(state["lens_window"])
         set_rng_state(load_state(path, "rng_state"))
+        self.restore_extra_state(path, state)
         self._sync_weights()
+
+    def save_extra_state(self, directory: str) -> None:
+        """Write algorithm-specific files (e.g. a replay buffer) into a checkpoint being written."""
+
+    def restore_extra_state(self, directory: str, state: dict[str, Any]) -> None:
+        """Read what :meth:`save_extra_state` wrote; ``state`` is the saved :meth:`get_state`."""
 
     @classmethod
     def from_checkpoint(cls, path: str, *, config_overrides: dict[str, Any] | None = None) -> Algorithm:

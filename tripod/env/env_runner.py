@@ -371,7 +371,7 @@ class SingleAgentEnvRunner:
         Keys: ``episode_return_mean/min/max`` and ``episode_len_mean`` (NaN without
         finished episodes), ``num_episodes``, ``num_env_steps_sampled`` (real
         transitions, not counting ``loss_mask == False`` rows), ``num_env_restarts``
-        and ``episode_returns`` (the finished episodes' returns, in order).
+        ``episode_returns`` and ``episode_lens`` (of the finished episodes, in order).
         Evaluation (``sample(num_episodes=...)``) is not included.
         """
         metrics = episode_metrics(self._m_returns, self._m_lens)

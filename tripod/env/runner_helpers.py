@@ -190,6 +190,7 @@ def episode_metrics(returns: list[float], lens: list[int]) -> dict[str, Any]:
         "episode_len_mean": float(np.mean(lens)) if lens else nan,
         "num_episodes": len(returns),
         "episode_returns": list(returns),
+        "episode_lens": list(lens),
     }
 
 

@@ -68,7 +68,9 @@ class DQNLearner(OffPolicyLearner):
             rows = q.shape[0]
             q_next_target = q_values(module.forward_target(next_batch), "forward_target", module, rows)
             if config.double_q:
-                q_next_online = q_values(module.compute_q_values(next_batch), "compute_q_values", module, rows)
+                q_next_online = q_values(
+                    module.compute_q_values(next_batch), "compute_q_values", module, rows
+                )
                 best = q_next_online.argmax(dim=1, keepdim=True)
             else:
                 best = q_next_target.argmax(dim=1, keepdim=True)
@@ -84,5 +86,10 @@ class DQNLearner(OffPolicyLearner):
         weights = batch.get(WEIGHTS)
         loss = (per_row * weights).mean() if weights is not None else per_row.mean()
         self.record_td_errors(module_id, td_error.detach())
-        self.log(module_id, qf_loss=loss, qf_mean=q_taken.detach().mean(), td_error_mean=td_error.detach().abs().mean())
+        self.log(
+            module_id,
+            qf_loss=loss,
+            qf_mean=q_taken.detach().mean(),
+            td_error_mean=td_error.detach().abs().mean(),
+        )
         return loss
