@@ -27,26 +27,68 @@ def _run(cmd: list[str], timeout: float) -> tuple[float, str, int]:
 def run_tripod(algo: str, env: str, stop_return: float, seed: int, extra: list[str], timeout: float) -> dict:
     """Whole-process run of ``tripod train``; reads the run's result.json."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "tripod.cli", "train", algo, env, "--stop-return", str(stop_return),
-               "--seed", str(seed), "--out", out, "--quiet", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tripod.cli",
+            "train",
+            algo,
+            env,
+            "--stop-return",
+            str(stop_return),
+            "--seed",
+            str(seed),
+            "--out",
+            out,
+            "--quiet",
+            *extra,
+        ]
         wall, _, rc = _run(cmd, timeout)
         result = json.loads((Path(out) / "result.json").read_text()) if rc == 0 else {}
-    return {"lib": "tripod", "seed": seed, "wall_s": wall, "env_steps": result.get("env_steps"),
-            "eval_return_mean": result.get("eval_return_mean"), "ok": rc == 0}
+    return {
+        "lib": "tripod",
+        "seed": seed,
+        "wall_s": wall,
+        "env_steps": result.get("env_steps"),
+        "eval_return_mean": result.get("eval_return_mean"),
+        "ok": rc == 0,
+    }
 
 
 def run_sb3(algo: str, env: str, stop_return: float, seed: int, timeout: float) -> dict:
     """Whole-process run of Stable-Baselines3 with rl-zoo hyperparameters."""
-    cmd = [sys.executable, str(HERE / "_sb3_race.py"), algo, env, "--stop-return", str(stop_return),
-           "--seed", str(seed)]
+    cmd = [
+        sys.executable,
+        str(HERE / "_sb3_race.py"),
+        algo,
+        env,
+        "--stop-return",
+        str(stop_return),
+        "--seed",
+        str(seed),
+    ]
     wall, stdout, rc = _run(cmd, timeout)
     result = json.loads(stdout.strip().splitlines()[-1]) if rc == 0 else {}
-    return {"lib": "sb3", "seed": seed, "wall_s": wall, "env_steps": result.get("env_steps"),
-            "eval_return_mean": result.get("eval_return_mean"), "ok": rc == 0}
+    return {
+        "lib": "sb3",
+        "seed": seed,
+        "wall_s": wall,
+        "env_steps": result.get("env_steps"),
+        "eval_return_mean": result.get("eval_return_mean"),
+        "ok": rc == 0,
+    }
 
 
-def race(algo: str, env: str, *, stop_return: float, solved: float, seeds: list[int], tripod_args: list[str],
-         timeout: float = 900) -> dict:
+def race(
+    algo: str,
+    env: str,
+    *,
+    stop_return: float,
+    solved: float,
+    seeds: list[int],
+    tripod_args: list[str],
+    timeout: float = 900,
+) -> dict:
     """Alternate tripod and SB3 runs per seed; print per-run rows and the medians."""
     rows = []
     for seed in seeds:
@@ -66,13 +108,17 @@ def race(algo: str, env: str, *, stop_return: float, solved: float, seeds: list[
     speedup = summary["sb3"]["median_wall_s"] / summary["tripod"]["median_wall_s"]
     print(f"\n{algo.upper()} {env}: stop at train return >= {stop_return}, solved = greedy eval >= {solved}")
     for lib, s in summary.items():
-        print(f"  {lib:7s} median wall {s['median_wall_s']:7.2f} s   median env steps {s['median_env_steps']:>9}   "
-              f"solved {s['solved']}/{s['runs']}")
+        print(
+            f"  {lib:7s} median wall {s['median_wall_s']:7.2f} s   median env steps {s['median_env_steps']:>9}   "
+            f"solved {s['solved']}/{s['runs']}"
+        )
     print(f"  speed-up (SB3 median / tripod median): {speedup:.2f}x")
     return {"rows": rows, "summary": summary, "speedup": speedup}
 
 
 def _fmt(r: dict) -> str:
     ev = r["eval_return_mean"]
-    return (f"  {r['lib']:7s} seed {r['seed']}: wall {r['wall_s']:6.2f} s  env steps {r['env_steps']}  "
-            f"eval {'-' if ev is None else f'{ev:.1f}'}  {'ok' if r['ok'] else 'FAILED'}")
+    return (
+        f"  {r['lib']:7s} seed {r['seed']}: wall {r['wall_s']:6.2f} s  env steps {r['env_steps']}  "
+        f"eval {'-' if ev is None else f'{ev:.1f}'}  {'ok' if r['ok'] else 'FAILED'}"
+    )

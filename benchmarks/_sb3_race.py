@@ -21,18 +21,39 @@ def linear(start):
 # rl-baselines3-zoo hyperparameters (hyperparams/ppo.yml, dqn.yml, sac.yml).
 ZOO = {
     ("ppo", "CartPole-v1"): dict(
-        n_envs=8, total=100_000,
-        kwargs=dict(n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-                    learning_rate=linear(1e-3), clip_range=linear(0.2)),
+        n_envs=8,
+        total=100_000,
+        kwargs=dict(
+            n_steps=32,
+            batch_size=256,
+            gae_lambda=0.8,
+            gamma=0.98,
+            n_epochs=20,
+            ent_coef=0.0,
+            learning_rate=linear(1e-3),
+            clip_range=linear(0.2),
+        ),
     ),
     ("dqn", "CartPole-v1"): dict(
-        n_envs=1, total=50_000,
-        kwargs=dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-                    target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-                    exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256])),
+        n_envs=1,
+        total=50_000,
+        kwargs=dict(
+            learning_rate=2.3e-3,
+            batch_size=64,
+            buffer_size=100_000,
+            learning_starts=1000,
+            gamma=0.99,
+            target_update_interval=10,
+            train_freq=256,
+            gradient_steps=128,
+            exploration_fraction=0.16,
+            exploration_final_eps=0.04,
+            policy_kwargs=dict(net_arch=[256, 256]),
+        ),
     ),
     ("sac", "Pendulum-v1"): dict(
-        n_envs=1, total=20_000,
+        n_envs=1,
+        total=20_000,
         kwargs=dict(learning_rate=1e-3),
     ),
 }
@@ -69,10 +90,19 @@ def main():
     train_ret = float(np.mean([ep["r"] for ep in model.ep_info_buffer]))
     eval_env = make_vec_env(a.env, n_envs=1, seed=a.seed + 10_000)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
-    print(json.dumps({
-        "lib": "sb3", "seed": a.seed, "env_steps": int(model.num_timesteps), "train_return_mean": train_ret,
-        "eval_return_mean": float(mean), "eval_return_std": float(std), "wall_s_inside": time.perf_counter() - T0,
-    }))
+    print(
+        json.dumps(
+            {
+                "lib": "sb3",
+                "seed": a.seed,
+                "env_steps": int(model.num_timesteps),
+                "train_return_mean": train_ret,
+                "eval_return_mean": float(mean),
+                "eval_return_std": float(std),
+                "wall_s_inside": time.perf_counter() - T0,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

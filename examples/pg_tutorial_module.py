@@ -57,7 +57,11 @@ def build_config(seed: int = 0) -> PGConfig:
         .environment("CartPole-v1")
         .env_runners(num_envs_per_env_runner=8)
         .training(lr=0.005, gamma=0.99, train_batch_size_per_learner=2000)
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=DiscreteTorchModule, model_config={"fcnet_hiddens": [64]}))
+        .rl_module(
+            rl_module_spec=RLModuleSpec(
+                module_class=DiscreteTorchModule, model_config={"fcnet_hiddens": [64]}
+            )
+        )
         .debugging(seed=seed)
     )
 

@@ -106,7 +106,12 @@ def test_checkpoint_restores_weights_optimizer_counters_and_rng(tmp_path):
 def test_resumed_cartpole_run_still_solves(tmp_path):
     from tripod.algorithms.presets import get_preset
 
-    config = PPOConfig().environment("CartPole-v1").debugging(seed=1).update_from_dict(get_preset("ppo", "CartPole-v1"))
+    config = (
+        PPOConfig()
+        .environment("CartPole-v1")
+        .debugging(seed=1)
+        .update_from_dict(get_preset("ppo", "CartPole-v1"))
+    )
     algo = config.build_algo()
     for _ in range(8):
         before = algo.train()
@@ -116,7 +121,10 @@ def test_resumed_cartpole_run_still_solves(tmp_path):
     assert first["num_env_steps_sampled_lifetime"] > before["num_env_steps_sampled_lifetime"]
     # The learning curve continues: the restored return window is not reset.
     assert first["env_runners"]["num_episodes_lifetime"] > before["env_runners"]["num_episodes_lifetime"]
-    while first["env_runners"]["episode_return_mean"] < 475 and first["num_env_steps_sampled_lifetime"] < 150_000:
+    while (
+        first["env_runners"]["episode_return_mean"] < 475
+        and first["num_env_steps_sampled_lifetime"] < 150_000
+    ):
         first = resumed.train()
     assert resumed.evaluate(10)["env_runners"]["episode_return_mean"] >= 475
 

@@ -14,7 +14,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tripod.algorithms.pg import PGConfig
 from tripod.algorithms.ppo import PPOConfig
 from tripod.algorithms.presets import get_preset
 

@@ -26,7 +26,11 @@ class Adam:
     """
 
     def __init__(
-        self, params: Iterable[torch.Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
     ) -> None:
         self.params = [p for p in params]
         if not self.params:
@@ -37,9 +41,14 @@ class Adam:
         self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
-        self._fused = hasattr(torch, "_fused_adam_") and all(
-            p.dtype in (torch.float32, torch.float64) and p.device.type in ("cpu", "cuda") for p in self.params
-        ) and len({p.device for p in self.params}) == 1
+        self._fused = (
+            hasattr(torch, "_fused_adam_")
+            and all(
+                p.dtype in (torch.float32, torch.float64) and p.device.type in ("cpu", "cuda")
+                for p in self.params
+            )
+            and len({p.device for p in self.params}) == 1
+        )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients."""
@@ -84,7 +93,11 @@ class Adam:
         """Moments, step counts and hyperparameters (tensors and plain values only)."""
         return {
             "state": {
-                i: {"step": self.steps[i].clone(), "exp_avg": self.exp_avg[i].clone(), "exp_avg_sq": self.exp_avg_sq[i].clone()}
+                i: {
+                    "step": self.steps[i].clone(),
+                    "exp_avg": self.exp_avg[i].clone(),
+                    "exp_avg_sq": self.exp_avg_sq[i].clone(),
+                }
                 for i in range(len(self.params))
             },
             "param_groups": [dict(self.param_groups[0], betas=list(self.param_groups[0]["betas"]))],
@@ -110,4 +123,6 @@ class Adam:
                 target[i].copy_(value)
             self.steps[i].fill_(float(torch.as_tensor(s["step"])))
         group = state["param_groups"][0]
-        self.param_groups[0].update(lr=float(group["lr"]), betas=tuple(group["betas"]), eps=float(group["eps"]))
+        self.param_groups[0].update(
+            lr=float(group["lr"]), betas=tuple(group["betas"]), eps=float(group["eps"])
+        )
