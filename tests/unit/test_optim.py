@@ -53,3 +53,34 @@ def test_adam_rejects_state_of_other_parameters():
         opt.load_state_dict(other.state_dict())
     with pytest.raises(ValueError, match="empty parameter list"):
         Adam([])
+
+
+def _learner_with_clip(clip, by):
+    from types import SimpleNamespace
+
+    from tripod.learner.learner import Learner
+
+    learner = Learner.__new__(Learner)
+    learner.config = SimpleNamespace(grad_clip=clip, grad_clip_by=by)
+    return learner
+
+
+@pytest.mark.parametrize("by", ["global_norm", "norm", "value"])
+def test_gradient_clipping_matches_torch(by):
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(7))]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    for p, q in zip(ours, ref):
+        p.grad = torch.randn_like(p) * 3
+        q.grad = p.grad.clone()
+    total = _learner_with_clip(0.5, by)._clip_gradients(ours)
+    if by == "global_norm":
+        expected = torch.nn.utils.clip_grad_norm_(ref, 0.5)
+        torch.testing.assert_close(total, expected)
+    elif by == "norm":
+        for q in ref:
+            torch.nn.utils.clip_grad_norm_([q], 0.5)
+    else:
+        torch.nn.utils.clip_grad_value_(ref, 0.5)
+    for p, q in zip(ours, ref):
+        torch.testing.assert_close(p.grad, q.grad)

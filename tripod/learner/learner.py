@@ -172,18 +172,23 @@ class Learner:
             opt.step()
 
     def _clip_gradients(self, params: list[torch.Tensor]) -> torch.Tensor | None:
+        """Clip by global norm (returned), per-tensor norm, or value, per ``grad_clip_by``."""
         clip, by = self.config.grad_clip, self.config.grad_clip_by
-        params = [p for p in params if p.grad is not None]
-        if clip is None or not params:
+        grads = [p.grad for p in params if p.grad is not None]
+        if clip is None or not grads:
             return None
-        if by == "value":
-            torch.nn.utils.clip_grad_value_(params, clip)
-            return None
-        if by == "norm":
-            for p in params:
-                torch.nn.utils.clip_grad_norm_([p], clip)
-            return None
-        return torch.nn.utils.clip_grad_norm_(params, clip)
+        with torch.no_grad():
+            if by == "value":
+                torch._foreach_clamp_min_(grads, -clip)
+                torch._foreach_clamp_max_(grads, clip)
+                return None
+            norms = torch._foreach_norm(grads)
+            if by == "norm":
+                torch._foreach_mul_(grads, [(clip / (n + 1e-6)).clamp(max=1.0) for n in norms])
+                return None
+            total = torch.linalg.vector_norm(torch.stack(norms))
+            torch._foreach_mul_(grads, (clip / (total + 1e-6)).clamp(max=1.0))
+            return total
 
     # ----------------------------------------------------------------- state
     def get_state(self) -> dict[str, Any]:

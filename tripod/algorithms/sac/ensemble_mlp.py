@@ -1,0 +1,65 @@
+"""Several MLPs of the same shape evaluated as one batched network (SAC's twin Q functions).
+
+Member ``e``'s layer ``l`` computes ``x @ W[l][e] + b[l][e]``; all members run in
+one ``baddbmm`` per layer, so two critics cost one forward call instead of two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from tripod.core.networks import get_activation
+
+__all__ = ["EnsembleMLP"]
+
+
+class EnsembleMLP(nn.Module):
+    """``num_members`` independent MLPs ``in_dim -> hiddens -> out_dim`` run in one batched pass.
+
+    Args:
+        num_members: How many networks (2 for twin Q functions).
+        in_dim: Input size.
+        hiddens: Hidden layer sizes.
+        out_dim: Output size.
+        activation: Activation after each hidden layer (see ``get_activation``).
+
+    Initialisation is ``nn.Linear``'s default, member by member.
+    """
+
+    def __init__(
+        self,
+        num_members: int,
+        in_dim: int,
+        hiddens: Sequence[int],
+        out_dim: int,
+        activation: str | None = "relu",
+    ) -> None:
+        super().__init__()
+        if num_members < 1:
+            raise ValueError(f"EnsembleMLP needs num_members >= 1, got {num_members}.")
+        sizes = [int(in_dim), *map(int, hiddens), int(out_dim)]
+        self.num_members, self.in_dim, self.out_dim = int(num_members), sizes[0], sizes[-1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default init (kaiming_uniform with a=sqrt(5))
+            self.weights.append(
+                nn.Parameter(torch.empty(num_members, fan_in, fan_out).uniform_(-bound, bound))
+            )
+            self.biases.append(nn.Parameter(torch.empty(num_members, 1, fan_out).uniform_(-bound, bound)))
+        self.activation = get_activation(activation)()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, in_dim]`` (same input for all members) or ``[E, B, in_dim]`` -> ``[E, B, out_dim]``."""
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.num_members, -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = self.activation(x)
+        return x

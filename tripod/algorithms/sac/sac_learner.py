@@ -1,0 +1,203 @@
+"""SAC's learner: twin soft Q-learning, the reparameterised actor loss and automatic entropy tuning."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from tripod.algorithms.sac.default_sac_rl_module import QF_PREDS, QF_TWIN_PREDS, check_sac_action_space
+from tripod.core.columns import Columns
+from tripod.core.distributions import TorchSquashedGaussian
+from tripod.core.rl_module.apis import QNetAPI
+from tripod.core.rl_module.rl_module import ModuleID
+from tripod.learner.off_policy_learner import OffPolicyLearner
+from tripod.learner.optim import Adam
+from tripod.learner.optimizer_group import OptimizerGroup
+
+DISCOUNTS = "discounts"
+WEIGHTS = "weights"
+
+
+def min_q(output: Any, module: Any, method: str) -> torch.Tensor:
+    """The smaller of the twin Q values in ``output`` (a tensor or ``{"qf_preds", "qf_twin_preds"}``)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if not isinstance(output, dict) or QF_PREDS not in output:
+        raise ValueError(
+            f"{type(module).__name__}.{method}() must return {{'qf_preds': Q1 [B], 'qf_twin_preds': Q2 [B]}} "
+            f"(the twin optional), got {type(output).__name__}."
+        )
+    twin = output.get(QF_TWIN_PREDS)
+    return output[QF_PREDS] if twin is None else torch.minimum(output[QF_PREDS], twin)
+
+
+@contextlib.contextmanager
+def frozen(params: list[torch.Tensor]) -> Iterator[None]:
+    """No gradients flow into ``params`` inside the block (the critics inside the actor loss)."""
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def concat_obs(first: Any, second: Any) -> Any:
+    """``torch.cat`` of two observation batches along rows (nested dicts/tuples leaf by leaf)."""
+    if isinstance(first, dict):
+        return {k: concat_obs(v, second[k]) for k, v in first.items()}
+    if isinstance(first, tuple | list):
+        return type(first)(concat_obs(a, b) for a, b in zip(first, second, strict=True))
+    return torch.cat([first, second], dim=0)
+
+
+class SACLearner(OffPolicyLearner):
+    """Soft actor-critic losses (Haarnoja et al. 2018), all from one batch and one backward pass.
+
+    - critics: ``½ Σᵢ E[w (Qᵢ(s, a) − y)²]``, ``y = R + γᵏ (1 − d) (min Q_target(s', a') − α log π(a'|s'))``
+      with ``a' ~ π(·|s')``;
+    - actor: ``E[α log π(ã|s) − min Q(s, ã)]`` with ``ã ~ π(·|s)`` reparameterised (critics frozen);
+    - temperature: ``−E[log α · (log π(ã|s) + H_target)]`` (``log α`` is a learner parameter).
+
+    The critic parameters are those of the main networks in the module's
+    ``get_target_network_pairs()``; every other trained parameter belongs to the actor.
+    Each part has its own Adam (``actor_lr``, ``critic_lr``, ``alpha_lr``) in an
+    :class:`~tripod.learner.optimizer_group.OptimizerGroup`.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.log_alpha: dict[ModuleID, torch.Tensor] = {}
+        self.critic_params: dict[ModuleID, list[torch.Tensor]] = {}
+        super().__init__(**kwargs)
+        self.target_entropy = {
+            mid: self._target_entropy(self.module[mid]) for mid in self.module_ids_to_train
+        }
+
+    def _target_entropy(self, module: Any) -> float:
+        target = self.config.target_entropy
+        return -float(np.prod(module.action_space.shape)) if target == "auto" else float(target)
+
+    # ------------------------------------------------------------------ set-up
+    def check_module(self, module_id: ModuleID, module: Any) -> None:
+        check_sac_action_space(module.action_space)
+        if not isinstance(module, QNetAPI):
+            raise TypeError(
+                f"{type(module).__name__} (module '{module_id}') has no Q functions. SAC needs "
+                "tripod.core.apis.QNetAPI: compute_q_values({obs, actions}) -> {'qf_preds': [B], "
+                "'qf_twin_preds': [B]}, plus TargetNetworkAPI for the target critics."
+            )
+        dist_cls = module.get_train_action_dist_cls()
+        if not issubclass(getattr(dist_cls, "dist_cls", dist_cls), TorchSquashedGaussian):
+            raise TypeError(
+                f"{type(module).__name__} (module '{module_id}') uses {dist_cls!r} for actions, but SAC needs "
+                "a tanh-squashed Gaussian. In setup() set self.action_dist_cls = "
+                "tripod.core.distributions.get_action_dist_cls(self.action_space, squashed=True)."
+            )
+        super().check_module(module_id, module)
+
+    def configure_optimizer(self, module_id: ModuleID, module: Any) -> OptimizerGroup:
+        c = self.config
+        critic = [
+            p for main, _ in module.get_target_network_pairs() for p in main.parameters() if p.requires_grad
+        ]
+        critic_ids = {id(p) for p in critic}
+        actor = [p for p in self._params[module_id] if id(p) not in critic_ids]
+        if not actor or not critic:
+            raise TypeError(
+                f"{type(module).__name__} (module '{module_id}'): SAC found {len(actor)} actor and {len(critic)} "
+                "critic parameters. The critics are the main networks of get_target_network_pairs(); every "
+                "other trained parameter is the policy's."
+            )
+        self.critic_params[module_id] = critic
+        log_alpha = torch.tensor(math.log(c.initial_alpha), device=self.device, requires_grad=True)
+        self.log_alpha[module_id] = log_alpha
+        return OptimizerGroup(
+            {
+                "actor": Adam(actor, lr=self._lr0(c.actor_lr), eps=1e-7),
+                "critic": Adam(critic, lr=self._lr0(c.critic_lr), eps=1e-7),
+                "alpha": Adam([log_alpha], lr=self._lr0(c.alpha_lr), eps=1e-7),
+            }
+        )
+
+    @staticmethod
+    def _lr0(rate: Any) -> float:
+        return float(rate if not isinstance(rate, list | tuple) else rate[0][1])
+
+    def learning_rates(self, module_id: ModuleID) -> dict[str, Any]:
+        c = self.config
+        return {"actor": c.actor_lr, "critic": c.critic_lr, "alpha": c.alpha_lr}
+
+    # -------------------------------------------------------------------- loss
+    def forward_for_loss(self, module_id: ModuleID, batch: dict[str, Any]) -> dict[str, Any]:
+        # One policy forward for s and s' together.
+        both = concat_obs(batch[Columns.OBS], batch[Columns.NEXT_OBS])
+        return self.module[module_id].forward_train({Columns.OBS: both})
+
+    def compute_loss_for_module(
+        self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        module = self.module[module_id]
+        rows = batch[Columns.REWARDS].shape[0]
+        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        actions, logp = dist.rsample_and_logp()
+        log_alpha = self.log_alpha[module_id]
+        alpha = log_alpha.detach().exp()
+
+        with torch.no_grad():
+            next_batch = {Columns.OBS: batch[Columns.NEXT_OBS], Columns.ACTIONS: actions[rows:]}
+            q_next = min_q(module.forward_target(next_batch), module, "forward_target")
+            not_done = (~batch[Columns.TERMINATEDS]).to(q_next.dtype)
+            target = batch[Columns.REWARDS] + batch[DISCOUNTS] * not_done * (q_next - alpha * logp[rows:])
+        self.check_td_targets(module_id, target)
+
+        q = module.compute_q_values(batch)
+        q_list = (
+            [q]
+            if isinstance(q, torch.Tensor)
+            else [v for k, v in q.items() if k in (QF_PREDS, QF_TWIN_PREDS)]
+        )
+        weights = batch.get(WEIGHTS)
+        td_errors = [qi - target for qi in q_list]
+        sq = [e.pow(2) if weights is None else weights * e.pow(2) for e in td_errors]
+        critic_loss = 0.5 * sum(s.mean() for s in sq)
+
+        logp_pi = logp[:rows]
+        with frozen(self.critic_params[module_id]):
+            q_pi = min_q(
+                module.compute_q_values({**batch, Columns.ACTIONS: actions[:rows]}),
+                module,
+                "compute_q_values",
+            )
+        actor_loss = (alpha * logp_pi - q_pi).mean()
+        alpha_loss = -(log_alpha * (logp_pi.detach() + self.target_entropy[module_id])).mean()
+
+        self.record_td_errors(module_id, torch.stack(td_errors).abs().mean(0).detach())
+        self.log(
+            module_id,
+            qf_loss=critic_loss.detach(),
+            policy_loss=actor_loss.detach(),
+            alpha_loss=alpha_loss.detach(),
+            alpha=alpha,
+            entropy=-logp_pi.detach().mean(),
+            qf_mean=q_list[0].detach().mean(),
+        )
+        return critic_loss + actor_loss + alpha_loss
+
+    # ------------------------------------------------------------------- state
+    def get_extra_state(self) -> dict[str, Any]:
+        state = super().get_extra_state()
+        state["log_alpha"] = {mid: float(v.detach()) for mid, v in self.log_alpha.items()}
+        return state
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        super().set_extra_state(state)
+        with torch.no_grad():
+            for mid, value in state.get("log_alpha", {}).items():
+                if mid in self.log_alpha:
+                    self.log_alpha[mid].fill_(float(value))
