@@ -178,10 +178,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = RunDir(run_path, keep_checkpoints=args.keep_checkpoints)
     if args.resume:
         run.truncate_metrics(algo.iteration)  # rows logged after the checkpoint are trained again
-    stop = StopCriteria(args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)
     env_id = algo.config.env if isinstance(algo.config.env, str) else repr(algo.config.env)
-    if stop.is_empty():
-        print("No stop criterion given: training until Ctrl-C.")
+    if all(v is None for v in (args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)):
+        from tripod.algorithms.presets import default_stop
+
+        defaults = default_stop(algo.config.env)
+        args.stop_return = defaults.get("stop_return")
+        args.stop_steps = int(defaults["stop_steps"])
+        solved = f"a mean return of {args.stop_return:g} or " if args.stop_return is not None else ""
+        print(f"No stop criterion given: stopping at {solved}{args.stop_steps:,} env steps (set --stop-*).")
+    stop = StopCriteria(args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)
     print(f"Training {algo_name} on {env_id} (seed {algo.config.seed}) -> {run.path}")
     display = ProgressDisplay(
         live=not args.quiet and is_interactive(),

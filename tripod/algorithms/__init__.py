@@ -1,4 +1,4 @@
-"""Algorithms: PPO and PG (on-policy); DQN and SAC arrive with the off-policy stack.
+"""Algorithms: PPO and PG (on-policy), DQN and SAC (off-policy).
 
 Names are resolved lazily so ``import tripod.algorithms`` stays cheap.
 """
@@ -12,6 +12,10 @@ _LAZY = {
     "PPOConfig": "tripod.algorithms.ppo",
     "PG": "tripod.algorithms.pg",
     "PGConfig": "tripod.algorithms.pg",
+    "DQN": "tripod.algorithms.dqn",
+    "DQNConfig": "tripod.algorithms.dqn",
+    "SAC": "tripod.algorithms.sac",
+    "SACConfig": "tripod.algorithms.sac",
 }
 
 __all__ = sorted(_LAZY)

@@ -58,16 +58,28 @@ class Algorithm:
         self._returns: deque[float] = deque(maxlen=config.metrics_window)
         self._lens: deque[float] = deque(maxlen=config.metrics_window)
         self._eval_runner = None
+        self.is_multi_agent = config.is_multi_agent
+        self._agent_windows = None
+        if self.is_multi_agent:
+            from tripod.algorithms import multi_agent
+
+            multi_agent.check_supported(self)
+            self._agent_windows = multi_agent.AgentReturnWindows(config.metrics_window)
         self.env_runner = self._make_env_runner(seed=config.seed)
         obs_space, act_space = self.env_runner.get_spaces()
         self.module_spec = self._resolve_module_spec(obs_space, act_space)
         module = self.module_spec.build()
         multi = module if isinstance(module, MultiRLModule) else module.as_multi_rl_module()
-        self.learner = self.learner_class(config=config, module=multi)
+        extra = {"module_ids_to_train": config.policies_to_train} if self.is_multi_agent else {}
+        self.learner = self.learner_class(config=config, module=multi, **extra)
         self._sync_weights()
 
     # ----------------------------------------------------------------- set-up
-    def _resolve_module_spec(self, obs_space, act_space) -> RLModuleSpec:
+    def _resolve_module_spec(self, obs_space, act_space) -> RLModuleSpec | MultiRLModuleSpec:
+        if self.is_multi_agent:
+            from tripod.algorithms.multi_agent import resolve_spec
+
+            return resolve_spec(self)
         user = self.config.rl_module_spec
         if isinstance(user, MultiRLModuleSpec):
             raise NotImplementedError(
@@ -87,6 +99,10 @@ class Algorithm:
     def _make_env_runner(self, *, seed: int | None, worker_index: int = 0, module_spec=None):
         from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
 
+        if self.is_multi_agent:
+            from tripod.algorithms.multi_agent import make_env_runner
+
+            return make_env_runner(self, seed=seed, worker_index=worker_index)
         c = self.config
         if module_spec is None:
             spec = dataclasses.replace(c.rl_module_spec) if c.rl_module_spec is not None else RLModuleSpec()
@@ -117,9 +133,13 @@ class Algorithm:
         """
         return dict(self.config.model_config)
 
-    def _sync_weights(self) -> None:
+    def _runner_weights(self) -> dict[str, Any]:
+        """The weights for env runners: the default module's, or ``{module_id: weights}`` multi-agent."""
         weights = self.learner.get_weights()
-        self.env_runner.set_state({"rl_module": weights[DEFAULT_MODULE_ID]})
+        return weights if self.is_multi_agent else weights[DEFAULT_MODULE_ID]
+
+    def _sync_weights(self) -> None:
+        self.env_runner.set_state({"rl_module": self._runner_weights()})
 
     # --------------------------------------------------------------- training
     def training_step(self) -> dict[str, Any]:
@@ -130,7 +150,8 @@ class Algorithm:
         runner_metrics = self.env_runner.get_metrics()
         self.num_env_steps_sampled_lifetime += runner_metrics["num_env_steps_sampled"]
         learner_results = self.learner.update(
-            {DEFAULT_MODULE_ID: batch}, num_env_steps_sampled_lifetime=self.num_env_steps_sampled_lifetime
+            batch if self.is_multi_agent else {DEFAULT_MODULE_ID: batch},
+            num_env_steps_sampled_lifetime=self.num_env_steps_sampled_lifetime,
         )
         self._sync_weights()
         t2 = time.perf_counter()
@@ -180,12 +201,16 @@ class Algorithm:
         self._returns.extend(float(r) for r in returns)
         self._lens.extend(float(n) for n in runner.get("episode_lens", []))
         self.num_episodes_lifetime += len(returns)
+        if self._agent_windows is not None:
+            self._agent_windows.record(runner)
 
     def _env_runner_results(self, runner: dict[str, Any]) -> dict[str, Any]:
         def stat(fn, values):
             return float(fn(values)) if len(values) else float("nan")
 
+        multi_agent = {} if self._agent_windows is None else self._agent_windows.results(runner)
         return {
+            **multi_agent,
             "episode_return_mean": stat(np.mean, self._returns),
             "episode_return_min": stat(np.min, self._returns),
             "episode_return_max": stat(np.max, self._returns),
@@ -204,11 +229,17 @@ class Algorithm:
         if self._eval_runner is None:
             seed = None if self.config.seed is None else self.config.seed + EVAL_SEED_OFFSET
             self._eval_runner = self._make_env_runner(seed=seed, worker_index=1)
-        self._eval_runner.set_state({"rl_module": self.learner.get_weights()[DEFAULT_MODULE_ID]})
+        self._eval_runner.set_state({"rl_module": self._runner_weights()})
         out = self._eval_runner.sample(num_episodes=n, explore=False)
         returns, lens = np.asarray(out["episode_returns"]), np.asarray(out["episode_lens"])
+        multi_agent = {}
+        if self.is_multi_agent:
+            from tripod.algorithms.multi_agent import evaluation_results
+
+            multi_agent = evaluation_results(out)
         return {
             "env_runners": {
+                **multi_agent,
                 "episode_return_mean": float(returns.mean()),
                 "episode_return_min": float(returns.min()),
                 "episode_return_max": float(returns.max()),
@@ -239,6 +270,7 @@ class Algorithm:
             "time_total_s": self.time_total_s,
             "returns_window": list(self._returns),
             "lens_window": list(self._lens),
+            **({} if self._agent_windows is None else {"agent_windows": self._agent_windows.get_state()}),
         }
 
     def save_to_path(self, path: str) -> str:
@@ -291,6 +323,8 @@ class Algorithm:
         self._returns.extend(state["returns_window"])
         self._lens.clear()
         self._lens.extend(state["lens_window"])
+        if self._agent_windows is not None:
+            self._agent_windows.set_state(state.get("agent_windows", {}))
         set_rng_state(load_state(path, "rng_state"))
         self.restore_extra_state(path, state)
         self._sync_weights()

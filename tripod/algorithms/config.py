@@ -39,6 +39,13 @@ NotProvided: Any = _NotProvided()
 LR = float | list  # a constant, or a schedule [[env_step, value], ...] interpolated linearly
 
 
+def policies_ok(value: Any) -> bool:
+    """Whether ``value`` is a valid ``policies`` setting (see :meth:`AlgorithmConfig.multi_agent`)."""
+    from tripod.algorithms.multi_agent import policies_ok as check
+
+    return check(value)
+
+
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field and the fix."""
 
@@ -97,6 +104,8 @@ class AlgorithmConfig:
     ``train_batch_size_per_learner``, ``minibatch_size``, ``num_epochs``.
     Module: ``rl_module_spec`` (``module_class`` None: the algorithm's default
     module), ``model_config`` for the default networks.
+    Multi-agent (see :meth:`multi_agent`): ``policies``, ``policy_mapping_fn``,
+    ``policies_to_train``.
     Evaluation: ``evaluation_interval`` (iterations; None: off), ``evaluation_duration``
     (episodes). Debugging: ``seed``. Resources: ``num_torch_threads``, ``device``.
     """
@@ -119,6 +128,9 @@ class AlgorithmConfig:
     num_epochs: int = 1
     rl_module_spec: RLModuleSpec | MultiRLModuleSpec | None = None
     model_config: dict = dataclasses.field(default_factory=dict)
+    policies: dict | None = None
+    policy_mapping_fn: Callable | None = None
+    policies_to_train: list | None = None
     evaluation_interval: int | None = None
     evaluation_duration: int = 10
     seed: int | None = None
@@ -178,6 +190,43 @@ class AlgorithmConfig:
             minibatch_size=minibatch_size,
             num_epochs=num_epochs,
         )
+
+    def multi_agent(
+        self,
+        *,
+        policies: Any = NotProvided,
+        policy_mapping_fn: Any = NotProvided,
+        policies_to_train: Any = NotProvided,
+    ) -> AlgorithmConfig:
+        """Train several modules on a multi-agent env (RLlib's ``.multi_agent()``).
+
+        Args:
+            policies: The module ids: a set/list (each module's spec then comes from
+                ``rl_module_spec`` or the algorithm's default module, with the spaces of
+                the agents mapped to it), or ``{module_id: RLModuleSpec or None}``.
+            policy_mapping_fn: ``fn(agent_id, episode, **kwargs) -> module_id``, asked once per
+                agent and episode. Default: the only module; with several, the module named
+                ``str(agent_id)``.
+            policies_to_train: The module ids to train (default: all); the others act but
+                keep their weights (e.g. a fixed heuristic or a frozen opponent).
+        """
+        from tripod.algorithms.multi_agent import normalize_policies
+
+        if policies is not NotProvided and policies_ok(policies):
+            policies = normalize_policies(policies)
+        if policies_to_train is not NotProvided and isinstance(policies_to_train, set | frozenset | tuple):
+            policies_to_train = sorted(policies_to_train)
+        return self._set(
+            policies=policies, policy_mapping_fn=policy_mapping_fn, policies_to_train=policies_to_train
+        )
+
+    @property
+    def is_multi_agent(self) -> bool:
+        """Whether the algorithm runs multi-agent: ``.multi_agent()`` was called, the module spec
+        is a MultiRLModuleSpec, or the env is a MultiAgentEnv class or ``"pettingzoo:..."``."""
+        from tripod.algorithms.multi_agent import is_multi_agent
+
+        return is_multi_agent(self)
 
     def rl_module(
         self, *, rl_module_spec: Any = NotProvided, model_config: Any = NotProvided
@@ -240,6 +289,18 @@ class AlgorithmConfig:
             "an RLModuleSpec or MultiRLModuleSpec",
         ),
         "model_config": (lambda v: isinstance(v, dict), "a dict"),
+        "policies": (
+            policies_ok,
+            "None, a set/list of module ids or a dict {module_id: RLModuleSpec or None}",
+        ),
+        "policy_mapping_fn": (
+            lambda v: v is None or callable(v),
+            "None or a function (agent_id, episode, **kwargs) -> module_id",
+        ),
+        "policies_to_train": (
+            lambda v: v is None or (isinstance(v, list | tuple) and all(isinstance(m, str) for m in v)),
+            "None or a list of module ids",
+        ),
         "evaluation_interval": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
         "evaluation_duration": (lambda v: _is_int(v) and v >= 1, "an int >= 1 (episodes)"),
         "seed": (lambda v: v is None or _is_int(v), "None or an int"),
@@ -275,6 +336,10 @@ class AlgorithmConfig:
                 f"{type(self).__name__}: no environment set. Call .environment('CartPole-v1') "
                 "(a gymnasium id, an env class or a creator function)."
             )
+        if self.is_multi_agent:
+            from tripod.algorithms.multi_agent import validate_multi_agent
+
+            validate_multi_agent(self)
         if self.minibatch_size is not None and self.minibatch_size > self.train_batch_size_per_learner:
             raise ConfigError(
                 f"{type(self).__name__}: minibatch_size ({self.minibatch_size}) is larger than "

@@ -101,7 +101,12 @@ def config_to_dict(config) -> dict[str, Any]:
     out: dict[str, Any] = {"config_class": class_path(type(config))}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        out[field.name] = _spec_to_dict(value) if field.name == "rl_module_spec" else _ref(value)
+        if field.name == "rl_module_spec":
+            out[field.name] = _spec_to_dict(value)
+        elif field.name == "policies" and isinstance(value, dict):  # {module_id: RLModuleSpec or None}
+            out[field.name] = {mid: _spec_to_dict(spec) for mid, spec in value.items()}
+        else:
+            out[field.name] = _ref(value)
     return out
 
 
@@ -120,6 +125,8 @@ def config_from_dict(d: dict[str, Any], overrides: dict[str, Any] | None = None)
             value = overrides.pop(name)
         elif name == "rl_module_spec":
             value = _spec_from_dict(value)
+        elif name == "policies" and isinstance(value, dict):
+            value = {mid: _spec_from_dict(spec) for mid, spec in value.items()}
         else:
             value = _deref(value, name)
         setattr(config, name, value)

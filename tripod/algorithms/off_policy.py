@@ -223,7 +223,7 @@ class OffPolicyAlgorithm(Algorithm):
                 "buffer by overriding checkpoint_replay_buffer=False (CLI: --set checkpoint_replay_buffer=false)."
             )
         logger.warning(
-            "%s has no replay buffer (checkpoint_replay_buffer=False when it was saved): resuming with an "
+            "%s has no replay buffer file: resuming with an "
             "empty replay buffer; updates restart once it holds %d transitions.",
             directory,
             self.config.train_batch_size_per_learner,

@@ -63,6 +63,24 @@ def get_preset(algo_name: str, env_id: Any) -> dict[str, Any] | None:
     return copy.deepcopy(preset) if preset is not None else None
 
 
+# Where `tripod train ALGO ENV` stops when no --stop-* flag is given: the env's
+# "solved" return, with a step budget as a backstop.
+_DEFAULT_STOPS: dict[str, dict[str, float]] = {
+    "CartPole-v1": {"stop_return": 475.0, "stop_steps": 300_000},
+    "Acrobot-v1": {"stop_return": -100.0, "stop_steps": 500_000},
+    "Pendulum-v1": {"stop_return": -250.0, "stop_steps": 300_000},
+    "LunarLander-v3": {"stop_return": 200.0, "stop_steps": 2_000_000},
+    "LunarLanderContinuous-v3": {"stop_return": 200.0, "stop_steps": 1_000_000},
+}
+FALLBACK_STOP: dict[str, float] = {"stop_steps": 1_000_000}
+
+
+def default_stop(env_id: Any) -> dict[str, float]:
+    """Stop criteria for a run given none: ``{"stop_return": R, "stop_steps": N}`` or a step budget."""
+    stops = _DEFAULT_STOPS.get(env_id) if isinstance(env_id, str) else None
+    return dict(stops or FALLBACK_STOP)
+
+
 def list_presets() -> list[tuple[str, str]]:
     """All ``(algorithm, env id)`` pairs that have a preset, sorted."""
     return sorted(_PRESETS)

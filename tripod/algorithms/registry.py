@@ -17,6 +17,8 @@ import sys
 _ALGORITHMS: dict[str, str] = {
     "ppo": "tripod.algorithms.ppo:PPOConfig",
     "pg": "tripod.algorithms.pg:PGConfig",
+    "dqn": "tripod.algorithms.dqn:DQNConfig",
+    "sac": "tripod.algorithms.sac:SACConfig",
 }
 
 

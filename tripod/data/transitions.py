@@ -3,9 +3,7 @@
 The runner returns ``obs`` ``[T, N, ...]`` and, separately, ``bootstrap_obs``
 ``[K, ...]`` with ``bootstrap_index`` ``[K]`` (flat ``t * N + n``): the real next
 observation of every truncated row and of the last row of every sub-env. Row
-``t``'s next observation is otherwise row ``t + 1``'s observation: a NEXT_STEP
-vector env returns the final observation there and spends the following row
-(masked out by ``loss_mask``) on the reset.
+``t``'s next observation is otherwise row ``t + 1``'s observation.
 """
 
 from __future__ import annotations
@@ -45,10 +43,11 @@ def next_obs_from_bootstrap(batch: Mapping[str, Any]) -> Any:
     ``next_obs[t] = obs[t + 1]``, except at the rows listed in ``bootstrap_index``
     (truncations and each sub-env's last row), which take ``bootstrap_obs``. A
     terminated row's next observation is the final observation for NEXT_STEP
-    vector envs; for SAME_STEP envs it is the reset observation of the next
-    episode (the runner reports final observations only where a bootstrap value
-    is needed) — TD targets multiply it by ``1 - terminated`` = 0 either way.
-    Rows with ``loss_mask == False`` get a meaningless next observation; drop them.
+    vector envs, but the next episode's first observation for SAME_STEP ones
+    (tripod's ``"sync"``/``"async"`` envs; the runner reports final observations
+    only where a value must be bootstrapped): TD targets multiply it by
+    ``1 - terminated = 0``, so use it for nothing else. Rows with
+    ``loss_mask == False`` get a meaningless next observation; drop them.
 
     Args:
         batch: A ``SingleAgentEnvRunner.sample(num_timesteps=...)`` batch holding

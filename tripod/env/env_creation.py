@@ -10,7 +10,11 @@ An *env specifier* is one of
   ``__init__`` takes exactly one parameter that is not one of ``env_config``'s
   keys (RLlib's convention, e.g. ``def __init__(self, config=None)``), otherwise
   as ``cls(**env_config)``;
-* a creator function ``fn(env_config) -> gymnasium.Env``.
+* a creator function ``fn(env_config) -> gymnasium.Env``;
+* ``"pettingzoo:<module>"``, e.g. ``"pettingzoo:mpe2.simple_spread_v3"``: a
+  PettingZoo env module (``parallel_env()`` preferred, else ``env()``), wrapped as a
+  :class:`~tripod.env.multi_agent_env.MultiAgentEnv` (multi-agent envs, and
+  PettingZoo envs a creator returns, are sampled by the MultiAgentEnvRunner).
 
 :func:`make_vector_env` turns a specifier into a gymnasium vector env.
 """
@@ -51,6 +55,10 @@ AUTO_VECTOR_MIN_ENVS = 8
 VECTORIZE_MODES = ("auto", "sync", "async", "vector")
 
 _ENV_CREATORS: dict[str, Callable[[dict], gym.Env]] = {}
+
+#: ``"pettingzoo:mpe2.simple_spread_v3"``: a PettingZoo env module, wrapped as a MultiAgentEnv.
+PETTINGZOO_PREFIX = "pettingzoo:"
+
 
 
 class EnvCreationError(RuntimeError):
@@ -108,6 +116,10 @@ def _check_known_id(env_id: str) -> None:
     )
 
 
+def _looks_like_pettingzoo(env: Any) -> bool:
+    return hasattr(env, "possible_agents") and callable(getattr(env, "observation_space", None))
+
+
 def _call_env_class(cls: type, env_config: dict) -> gym.Env:
     try:
         params = [
@@ -129,7 +141,14 @@ def _create_env(env: Any, env_config: Mapping[str, Any] | None) -> gym.Env:
     try:
         if isinstance(env, str):
             _check_known_id(env)
-            instance = _ENV_CREATORS[env](config) if env in _ENV_CREATORS else gym.make(env, **config)
+            if env in _ENV_CREATORS:
+                instance = _ENV_CREATORS[env](config)
+            elif env.startswith(PETTINGZOO_PREFIX):
+                from tripod.env.wrappers.pettingzoo_env import make_pettingzoo_env
+
+                instance = make_pettingzoo_env(env, config)
+            else:
+                instance = gym.make(env, **config)
         elif isinstance(env, type):
             instance = _call_env_class(env, config)
         elif callable(env):
@@ -145,6 +164,10 @@ def _create_env(env: Any, env_config: Mapping[str, Any] | None) -> gym.Env:
         raise EnvCreationError(
             f"Creating env '{name}' failed with {type(exc).__name__}: {exc} (env_config={config})"
         ) from exc
+    if not isinstance(instance, gym.Env) and _looks_like_pettingzoo(instance):
+        from tripod.env.wrappers.pettingzoo_env import wrap_pettingzoo
+
+        instance = wrap_pettingzoo(instance)
     if not isinstance(instance, gym.Env):
         raise EnvCreationError(
             f"Creating env '{name}' returned {type(instance).__name__}, not a gymnasium.Env. "

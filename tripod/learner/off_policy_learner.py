@@ -32,6 +32,23 @@ class TDTargetError(FloatingPointError):
     """A TD target was NaN or inf; the update was not applied."""
 
 
+def _target_tensor_lists(module: Any) -> tuple[list, list, list, list]:
+    """``(float targets, float mains, other targets, other mains)`` over the module's target pairs."""
+    floats_t, floats_m, others_t, others_m = [], [], [], []
+    for main, target in module.get_target_network_pairs():
+        mains = [*main.parameters(), *main.buffers()]
+        targets = [*target.parameters(), *target.buffers()]
+        if len(mains) != len(targets):
+            raise ValueError(
+                f"{type(module).__name__}: a target network has {len(targets)} tensors, its main network "
+                f"{len(mains)}; make_target_networks() must build exact copies."
+            )
+        for t, m in zip(targets, mains):
+            (floats_t if t.is_floating_point() else others_t).append(t)
+            (floats_m if t.is_floating_point() else others_m).append(m)
+    return floats_t, floats_m, others_t, others_m
+
+
 class OffPolicyLearner(Learner):
     """Learner for DQN, SAC and other algorithms that learn from a replay buffer.
 
@@ -49,6 +66,7 @@ class OffPolicyLearner(Learner):
         self._env_steps = 0
         self._updates_since_collect = 0
         self._td_errors: dict[ModuleID, torch.Tensor] = {}
+        self._target_tensors: dict[ModuleID, tuple[list, list, list, list]] = {}
 
     # ------------------------------------------------------------------ hooks
     def check_module(self, module_id: ModuleID, module: Any) -> None:
@@ -180,8 +198,37 @@ class OffPolicyLearner(Learner):
         freq = self.config.target_network_update_freq
         if freq and self._env_steps - self._last_target_update[module_id] < freq:
             return
-        self.module[module_id].update_target_networks(self.config.tau)
         self._last_target_update[module_id] = self._env_steps
+        module = self.module[module_id]
+        if type(module).update_target_networks is not TargetNetworkAPI.update_target_networks:
+            module.update_target_networks(self.config.tau)  # the module's own rule
+            return
+        # TargetNetworkAPI's rule, as one multi-tensor kernel over cached tensor lists.
+        pairs = self._target_tensors.get(module_id)
+        if pairs is None:
+            pairs = self._target_tensors[module_id] = _target_tensor_lists(module)
+        floats_t, floats_m, others_t, others_m = pairs
+        tau = self.config.tau
+        with torch.no_grad():
+            if floats_t:
+                if tau == 1.0:
+                    torch._foreach_copy_(floats_t, floats_m)
+                else:
+                    torch._foreach_lerp_(floats_t, floats_m, tau)
+            for t, m in zip(others_t, others_m):
+                t.copy_(m)
+
+    def _clip_gradients(self, params: list[torch.Tensor]) -> torch.Tensor | None:
+        clip = self.config.grad_clip
+        if clip is None or self.config.grad_clip_by != "global_norm":
+            return super()._clip_gradients(params)
+        # Same as torch.nn.utils.clip_grad_norm_, without its per-call overhead.
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return None
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        torch._foreach_mul_(grads, (clip / (norm + 1e-6)).clamp_(max=1.0))
+        return norm
 
     # ----------------------------------------------------------------- state
     def get_extra_state(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,31 +28,49 @@ def check_action_space(algo: str, space: gym.Space, expected: type, hint: str) -
         )
 
 
+def is_flat_float_box(space: gym.Space) -> bool:
+    """A 1-D float32 Box: observations go into the MLP as they are (no flattening step)."""
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.dtype == np.float32
+
+
+def build_feature_net(observation_space: gym.Space, cfg: dict) -> nn.Module:
+    """The ``fcnet_hiddens`` MLP (after a CNN or flattener where the observations need one)."""
+    if is_flat_float_box(observation_space):
+        return MLP(observation_space.shape[0], cfg["fcnet_hiddens"], activation=cfg["fcnet_activation"])
+    return build_encoder(observation_space, cfg).base
+
+
 class QNetwork(nn.Module):
-    """Encoder + Q head (``dueling``: ``Q = V + A - mean(A)``), mapping observations to ``[B, n]``.
+    """Features + Q head (``dueling``: ``Q = V + A - mean(A)``), mapping observations to ``[B, n]``.
 
     Args:
         observation_space: The observation space (vectors, images or Dict/Tuple of them).
         num_actions: Width of the output.
         cfg: A resolved model config (``fcnet_*``, ``conv_*``, ``head_fcnet_*``).
-        dueling: Separate value and advantage streams.
+        dueling: Separate value and advantage streams (one layer computing both
+            when ``head_fcnet_hiddens`` is empty).
     """
 
     def __init__(self, observation_space: gym.Space, num_actions: int, cfg: dict, *, dueling: bool) -> None:
         super().__init__()
-        self.encoder = build_encoder(observation_space, cfg).base
+        self.encoder = build_feature_net(observation_space, cfg)
         width, head = self.encoder.out_dim, cfg["head_fcnet_hiddens"]
         act = cfg["head_fcnet_activation"]
-        self.dueling = dueling
-        self.advantage = MLP(width, head, activation=act, out_dim=num_actions)
-        self.value = MLP(width, head, activation=act, out_dim=1) if dueling else None
+        self.dueling, self.fused = dueling, dueling and not head
+        # Fused dueling head: column 0 is V(s), the others A(s, ·).
+        self.advantage = MLP(width, head, activation=act, out_dim=num_actions + int(self.fused))
+        self.value = MLP(width, head, activation=act, out_dim=1) if dueling and not self.fused else None
 
     def forward(self, obs: Any) -> torch.Tensor:
         features = self.encoder(obs)
-        adv = self.advantage(features)
-        if self.value is None:
-            return adv
-        return self.value(features) + adv - adv.mean(dim=-1, keepdim=True)
+        out = self.advantage(features)
+        if not self.dueling:
+            return out
+        if self.fused:
+            value, adv = out[..., :1], out[..., 1:]
+        else:
+            value, adv = self.value(features), out
+        return value + adv - adv.mean(dim=-1, keepdim=True)
 
 
 class DefaultDQNTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):

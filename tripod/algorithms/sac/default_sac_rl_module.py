@@ -9,7 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from tripod.algorithms.dqn.default_dqn_rl_module import OFF_POLICY_MODEL_DEFAULTS, check_action_space
+from tripod.algorithms.dqn.default_dqn_rl_module import (
+    OFF_POLICY_MODEL_DEFAULTS,
+    check_action_space,
+    is_flat_float_box,
+)
 from tripod.algorithms.sac.ensemble_mlp import EnsembleMLP
 from tripod.core.columns import Columns
 from tripod.core.distributions import get_action_dist_cls
@@ -63,24 +67,31 @@ class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
                 "an LSTM; write a custom SAC module for images or recurrent policies."
             )
         self.action_dist_cls = get_action_dist_cls(self.action_space, squashed=True)
-        self.flatten = ObsFlattener(self.observation_space)
+        # 1-D float32 observations go to the networks as they are; others are flattened first.
+        flat = is_flat_float_box(self.observation_space)
+        self.flatten = None if flat else ObsFlattener(self.observation_space)
+        obs_dim = self.observation_space.shape[0] if flat else self.flatten.out_dim
         self.action_dim = int(np.prod(self.action_space.shape))
         hiddens, act = cfg["fcnet_hiddens"], cfg["fcnet_activation"]
-        self.pi = MLP(self.flatten.out_dim, hiddens, activation=act, out_dim=2 * self.action_dim)
+        self.pi = MLP(obs_dim, hiddens, activation=act, out_dim=2 * self.action_dim)
         low = torch.as_tensor(self.action_space.low, dtype=torch.float32).flatten()
         high = torch.as_tensor(self.action_space.high, dtype=torch.float32).flatten()
         self.register_buffer("action_center", (high + low) / 2, persistent=False)
         self.register_buffer("action_half_range", (high - low) / 2, persistent=False)
         if not self.inference_only:
-            in_dim = self.flatten.out_dim + self.action_dim
+            in_dim = obs_dim + self.action_dim
             self.qf = EnsembleMLP(2 if twin_q else 1, in_dim, hiddens, 1, activation=act)
 
     def get_non_inference_attributes(self) -> list[str]:
         return ["qf", "qf_target"]
 
     # --------------------------------------------------------------- forwards
+    def _obs(self, batch: dict[str, Any]) -> torch.Tensor:
+        obs = batch[Columns.OBS]
+        return obs if self.flatten is None else self.flatten(obs)
+
     def _dist(self, batch: dict[str, Any]) -> Any:
-        return self.action_dist_cls.from_logits(self.pi(self.flatten(batch[Columns.OBS])))
+        return self.action_dist_cls.from_logits(self.pi(self._obs(batch)))
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         with torch.no_grad():
@@ -91,13 +102,13 @@ class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
             return {Columns.ACTIONS: self._dist(batch).sample()}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {Columns.ACTION_DIST_INPUTS: self.pi(self.flatten(batch[Columns.OBS]))}
+        return {Columns.ACTION_DIST_INPUTS: self.pi(self._obs(batch))}
 
     # ------------------------------------------------------------------- APIs
     def _q(self, net: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         actions = batch[Columns.ACTIONS].reshape(-1, self.action_dim)
         scaled = (actions - self.action_center) / self.action_half_range
-        q = net(torch.cat([self.flatten(batch[Columns.OBS]), scaled], dim=-1)).squeeze(-1)
+        q = net(torch.cat([self._obs(batch), scaled], dim=-1)).squeeze(-1)
         return {QF_PREDS: q[0], QF_TWIN_PREDS: q[1]} if q.shape[0] == 2 else {QF_PREDS: q[0]}
 
     def compute_q_values(self, batch: dict[str, Any]) -> dict[str, Any]:

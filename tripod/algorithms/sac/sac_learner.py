@@ -23,17 +23,17 @@ DISCOUNTS = "discounts"
 WEIGHTS = "weights"
 
 
-def min_q(output: Any, module: Any, method: str) -> torch.Tensor:
-    """The smaller of the twin Q values in ``output`` (a tensor or ``{"qf_preds", "qf_twin_preds"}``)."""
+def q_preds(output: Any, module: Any, method: str) -> list[torch.Tensor]:
+    """``[Q1]`` or ``[Q1, Q2]`` (each ``[B]``) from ``{"qf_preds", "qf_twin_preds"}`` or a plain tensor."""
     if isinstance(output, torch.Tensor):
-        return output
+        return [output]
     if not isinstance(output, dict) or QF_PREDS not in output:
         raise ValueError(
             f"{type(module).__name__}.{method}() must return {{'qf_preds': Q1 [B], 'qf_twin_preds': Q2 [B]}} "
             f"(the twin optional), got {type(output).__name__}."
         )
     twin = output.get(QF_TWIN_PREDS)
-    return output[QF_PREDS] if twin is None else torch.minimum(output[QF_PREDS], twin)
+    return [output[QF_PREDS]] if twin is None else [output[QF_PREDS], twin]
 
 
 @contextlib.contextmanager
@@ -142,42 +142,44 @@ class SACLearner(OffPolicyLearner):
     def compute_loss_for_module(
         self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
+        losses = self.sac_losses(module_id, batch, fwd_out)
+        return losses["critic"] + losses["actor"] + losses["alpha"]
+
+    def sac_losses(
+        self, module_id: ModuleID, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """``{"critic", "actor", "alpha"}`` losses; each reaches only its own parameters' gradients."""
         module = self.module[module_id]
         rows = batch[Columns.REWARDS].shape[0]
         dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-        actions, logp = dist.rsample_and_logp()
+        actions, logp = dist.rsample_and_logp()  # rows [:B] for s, [B:] for s'
+        action_pi, logp_pi, logp_next = actions[:rows], logp[:rows], logp[rows:]
         log_alpha = self.log_alpha[module_id]
         alpha = log_alpha.detach().exp()
 
         with torch.no_grad():
             next_batch = {Columns.OBS: batch[Columns.NEXT_OBS], Columns.ACTIONS: actions[rows:]}
-            q_next = min_q(module.forward_target(next_batch), module, "forward_target")
+            q_next = torch.min(
+                torch.stack(q_preds(module.forward_target(next_batch), module, "forward_target")), 0
+            )[0]
             not_done = (~batch[Columns.TERMINATEDS]).to(q_next.dtype)
-            target = batch[Columns.REWARDS] + batch[DISCOUNTS] * not_done * (q_next - alpha * logp[rows:])
+            target = batch[Columns.REWARDS] + batch[DISCOUNTS] * not_done * (q_next - alpha * logp_next)
         self.check_td_targets(module_id, target)
 
-        q = module.compute_q_values(batch)
-        q_list = (
-            [q]
-            if isinstance(q, torch.Tensor)
-            else [v for k, v in q.items() if k in (QF_PREDS, QF_TWIN_PREDS)]
-        )
+        q = q_preds(module.compute_q_values(batch), module, "compute_q_values")
+        td_errors = torch.stack(q) - target  # [critics, B]
         weights = batch.get(WEIGHTS)
-        td_errors = [qi - target for qi in q_list]
-        sq = [e.pow(2) if weights is None else weights * e.pow(2) for e in td_errors]
-        critic_loss = 0.5 * sum(s.mean() for s in sq)
+        sq = td_errors.pow(2) if weights is None else weights * td_errors.pow(2)
+        critic_loss = 0.5 * sq.mean(dim=1).sum()
 
-        logp_pi = logp[:rows]
         with frozen(self.critic_params[module_id]):
-            q_pi = min_q(
-                module.compute_q_values({**batch, Columns.ACTIONS: actions[:rows]}),
-                module,
-                "compute_q_values",
+            q_pi = q_preds(
+                module.compute_q_values({**batch, Columns.ACTIONS: action_pi}), module, "compute_q_values"
             )
-        actor_loss = (alpha * logp_pi - q_pi).mean()
+        actor_loss = (alpha * logp_pi - torch.min(torch.stack(q_pi), 0)[0]).mean()
         alpha_loss = -(log_alpha * (logp_pi.detach() + self.target_entropy[module_id])).mean()
 
-        self.record_td_errors(module_id, torch.stack(td_errors).abs().mean(0).detach())
+        self.record_td_errors(module_id, td_errors.detach().abs().mean(0))
         self.log(
             module_id,
             qf_loss=critic_loss.detach(),
@@ -185,9 +187,9 @@ class SACLearner(OffPolicyLearner):
             alpha_loss=alpha_loss.detach(),
             alpha=alpha,
             entropy=-logp_pi.detach().mean(),
-            qf_mean=q_list[0].detach().mean(),
+            qf_mean=q[0].detach().mean(),
         )
-        return critic_loss + actor_loss + alpha_loss
+        return {"critic": critic_loss, "actor": actor_loss, "alpha": alpha_loss}
 
     # ------------------------------------------------------------------- state
     def get_extra_state(self) -> dict[str, Any]:

@@ -1,0 +1,20 @@
+"""``MultiAgentCartPole``: each agent balances its own CartPole (RLlib's example env of that name)."""
+
+from __future__ import annotations
+
+from tripod.env.multi_agent_env import make_multi_agent
+
+
+class MultiAgentCartPole(make_multi_agent("CartPole-v1")):
+    """``config["num_agents"]`` (default 2) CartPole-v1 copies; agent ``i`` (an int id) plays copy ``i``.
+
+    An agent leaves when its pole falls (or after 500 steps); the episode ends
+    when every agent has left. Each agent's return is its CartPole return (at
+    most 500), the episode return their sum.
+
+    Args:
+        config: ``{"num_agents": 2}``; other keys go to ``gymnasium.make("CartPole-v1", ...)``.
+    """
+
+    def __init__(self, config: dict | None = None) -> None:
+        super().__init__({"num_agents": 2, **(config or {})})

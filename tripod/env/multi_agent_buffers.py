@@ -1,0 +1,287 @@
+"""Per-module logs of agent steps, and their layout as time-major ``[T, N]`` training batches.
+
+The multi-agent runner appends one row per agent step to the log of the module
+the agent is mapped to: the observation when the agent receives it, the action
+and module outputs when it acts, and reward and done flags when its next
+observation (or the end of its episode) arrives, which *closes* the row.
+
+**Layout of a batch (one per module).** Column ``n`` is one *agent stream*: one
+agent of one env copy (under one module). Row ``t`` of that column is the
+stream's ``t``-th agent step, so an agent that acts only on some env steps (turn
+taking, agents that join late or leave early) has no holes in its column: each
+row's next row is the agent's own next step. Columns with fewer steps than the
+longest are padded at the *front* with ``loss_mask = False`` rows, so that every
+column ends with its latest step at ``T - 1``, where the single-agent layout
+expects the bootstrap observation.
+
+**Why this makes GAE right.** PPO's GAE runs backwards over each column:
+``A_t = delta_t + gamma * lambda * A_{t+1}`` with
+``delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)``. With the agent's steps
+contiguous, ``s_{t+1}`` is the agent's own next observation, ``r_t`` is all it
+was paid between its two actions, and ``gamma`` discounts per agent step, as each
+agent sees its own episode (RLlib does the same). The front padding precedes
+the real rows, and the recursion runs backwards, so padding never reaches a
+real row's advantage (and its rows are masked out of the loss). The learner's
+single-agent GAE (:func:`tripod.learner.advantages.estimate_advantages`) thus
+needs no change.
+
+A row that is not closed when a sampling round ends (the agent has acted and
+waits for its next observation, or has not acted yet) is carried over to the
+next round; its observation is the bootstrap observation of the stream's last
+closed row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tripod.core.columns import Columns
+from tripod.data.batch import tree_map
+from tripod.env.buffers import SampleBuffers, alloc_for_space, categorical_logp, leaves, tree_write
+
+__all__ = ["ModuleRows"]
+
+_FLAGS = ("rewards", "terminateds", "truncateds", "closed", "logp_from_logits")
+
+
+class ModuleRows:
+    """The agent steps of one module in one sampling round, in the order they happened.
+
+    Args:
+        observation_space, action_space: The module's spaces.
+        capacity: Initial number of rows (doubled when full).
+
+    Attributes:
+        size: Rows in use.
+        fwd_start: First row that has not acted yet; rows ``fwd_start:size`` are
+            the next forward call's batch.
+    """
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, capacity: int = 64) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+        self.size = self.fwd_start = self.capacity = 0
+        self.final_obs: dict[int, Any] = {}
+        self.plan_columns: frozenset[str] | None = None
+        self.columns: dict[str, np.ndarray] = {}
+        self._closes: list[int] = []
+        self._close_rewards: list[float] = []
+        self._last_plan: Any = None
+        self._allocate(capacity)
+
+    # ------------------------------------------------------------------ storage
+    def _allocate(self, capacity: int) -> None:
+        old = None if self.capacity == 0 else self.__dict__.copy()
+        n = self.size
+        self.obs = alloc_for_space(self.observation_space, (capacity,))
+        self.array_obs = isinstance(self.obs, np.ndarray)
+        self.actions = alloc_for_space(self.action_space, (capacity,))
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminateds = np.zeros(capacity, dtype=bool)
+        self.truncateds = np.zeros(capacity, dtype=bool)
+        self.closed = np.zeros(capacity, dtype=bool)
+        self.logp_from_logits = np.zeros(capacity, dtype=bool)
+        self.stream = np.zeros(capacity, dtype=np.int64)
+        self.capacity = capacity
+        if old is None:
+            return
+        for name in ("obs", "actions"):
+            tree_write(getattr(self, name), slice(0, n), tree_map(lambda x: x[:n], old[name]))
+        for name in (*_FLAGS, "stream"):
+            getattr(self, name)[:n] = old[name][:n]
+        self.columns = {}
+        for name, col in old["columns"].items():
+            self.columns[name] = np.zeros((capacity, *col.shape[1:]), dtype=col.dtype)
+            self.columns[name][:n] = col[:n]
+
+    def add(self, stream: int, obs: Any) -> int:
+        """Append a row for ``obs`` of agent stream ``stream``; returns its index."""
+        row = self.size
+        if row == self.capacity:
+            self._allocate(2 * self.capacity)
+        if self.array_obs:
+            self.obs[row] = obs
+        else:
+            tree_write(self.obs, row, obs)
+        self.stream[row] = stream
+        self.size = row + 1
+        return row
+
+    def close(self, row: int, reward: float, terminated: bool = False, truncated: bool = False) -> None:
+        """Complete ``row``: the reward until the agent's next observation, and how its episode went on."""
+        if terminated or truncated:
+            self.terminateds[row] = terminated
+            self.truncateds[row] = truncated
+            self.rewards[row] = reward
+            self.closed[row] = True
+        else:  # the common case, booked in bulk by flush()
+            self._closes.append(row)
+            self._close_rewards.append(reward)
+
+    def flush(self) -> None:
+        """Write the rows closed since the last call (called before the rows are read)."""
+        if self._closes:
+            rows = np.asarray(self._closes, dtype=np.int64)
+            self.rewards[rows] = self._close_rewards
+            self.closed[rows] = True
+            self._closes, self._close_rewards = [], []
+
+    def clear(self) -> None:
+        """Forget every row."""
+        for name in _FLAGS:
+            getattr(self, name)[:] = False
+        self.size = self.fwd_start = 0
+        self.final_obs = {}
+        self.plan_columns = self._last_plan = None
+        self._closes, self._close_rewards = [], []
+
+    # ------------------------------------------------------------------ forward
+    def obs_input(self) -> Any:
+        """Tensors sharing memory with the observations of rows ``fwd_start:size``."""
+        start, stop = self.fwd_start, self.size
+        if self.array_obs:
+            return torch.from_numpy(self.obs[start:stop])
+        return tree_map(lambda x: torch.from_numpy(x[start:stop]), self.obs)
+
+    def record(self, start: int, bufs: SampleBuffers, plan: Any) -> None:
+        """Copy the actions and output columns of one forward call (``bufs`` row 0) to rows ``start:``."""
+        stop = start + bufs.num_envs
+        if isinstance(self.actions, np.ndarray):
+            self.actions[start:stop] = bufs.actions[0]
+        else:
+            tree_write(self.actions, slice(start, stop), tree_map(lambda x: x[0], bufs.actions))
+        for name in plan.columns:
+            src = bufs.columns.get(name)
+            if name == Columns.ACTION_LOGP and plan.kind == "fast_categorical":
+                src = None  # the runner sampled from the logits: logp is computed in build_batch()
+            if src is not None:
+                self._column(name, src[0])[start:stop] = src[0]
+            elif name == Columns.ACTION_LOGP:
+                self._column(name, np.zeros(bufs.num_envs, dtype=np.float32))
+        if bufs.logp_from_logits[0]:
+            self.logp_from_logits[start:stop] = True
+        if plan is not self._last_plan:
+            self._last_plan = plan
+            self.plan_columns = (
+                plan.columns if self.plan_columns is None else self.plan_columns & plan.columns
+            )
+
+    def _column(self, name: str, like: np.ndarray) -> np.ndarray:
+        col = self.columns.get(name)
+        if col is None:
+            col = self.columns[name] = np.zeros((self.capacity, *like.shape[1:]), dtype=like.dtype)
+        return col
+
+    # ------------------------------------------------------------------ batches
+    def build_batch(self) -> dict[str, Any] | None:
+        """The closed rows as a time-major batch (see the module docstring); None if there are none.
+
+        Returns:
+            ``obs``/``actions``/``rewards``/``terminateds``/``truncateds``/``loss_mask`` and the
+            module's output columns, all ``[T, N, ...]``, plus ``bootstrap_obs`` ``[K, ...]`` and
+            ``bootstrap_index`` ``[K]`` (flat ``t * N + n``): the next observation of every
+            truncated row and of each column's last row.
+        """
+        self.flush()
+        n = self.size
+        rows = np.flatnonzero(self.closed[:n])
+        if rows.size == 0:
+            return None
+        streams = self.stream[rows]
+        order = np.argsort(streams, kind="stable")  # grouped by stream, in time order within each
+        rows, streams = rows[order], streams[order]
+        ids, first, counts = np.unique(streams, return_index=True, return_counts=True)
+        num_cols, num_steps = ids.size, int(counts.max())
+        col = np.repeat(np.arange(num_cols), counts)
+        t = np.arange(rows.size) - np.repeat(first, counts) + num_steps - np.repeat(counts, counts)
+        flat = t * num_cols + col
+
+        def scatter(src: np.ndarray) -> np.ndarray:
+            out = np.zeros((num_steps * num_cols, *src.shape[1:]), dtype=src.dtype)
+            out[flat] = src[rows]
+            return out.reshape((num_steps, num_cols, *src.shape[1:]))
+
+        self._fill_logp(rows)
+        mask = np.zeros(num_steps * num_cols, dtype=bool)
+        mask[flat] = True
+        batch = {
+            Columns.OBS: tree_map(scatter, self.obs),
+            Columns.ACTIONS: tree_map(scatter, self.actions),
+            Columns.REWARDS: scatter(self.rewards),
+            Columns.TERMINATEDS: scatter(self.terminateds),
+            Columns.TRUNCATEDS: scatter(self.truncateds),
+            Columns.LOSS_MASK: mask.reshape(num_steps, num_cols),
+        }
+        for name in sorted(self.plan_columns or ()):
+            batch[name] = scatter(self.columns[name])
+        boot_pos = np.union1d(np.flatnonzero(self.truncateds[rows]), first + counts - 1)
+        batch["bootstrap_obs"] = self._next_obs(rows[boot_pos])
+        batch["bootstrap_index"] = flat[boot_pos].astype(np.int64)
+        return batch
+
+    def _fill_logp(self, rows: np.ndarray) -> None:
+        """Log-probabilities of actions the runner sampled from categorical logits."""
+        flagged = rows[self.logp_from_logits[rows]]
+        if flagged.size == 0 or Columns.ACTION_LOGP not in (self.plan_columns or ()):
+            return
+        logits = self.columns[Columns.ACTION_DIST_INPUTS][flagged]
+        self.columns[Columns.ACTION_LOGP][flagged] = categorical_logp(logits, self.actions[flagged])
+
+    def _next_obs(self, rows: np.ndarray) -> Any:
+        """The observation after each of ``rows`` (closed rows)."""
+        n = self.size
+        open_rows = np.flatnonzero(~self.closed[:n])
+        successor = np.full(int(self.stream[:n].max()) + 1, -1, dtype=np.int64)
+        successor[self.stream[open_rows]] = open_rows  # a stream has at most one row not closed: its last
+        source = rows.copy()
+        going_on = ~(self.terminateds[rows] | self.truncateds[rows])
+        nxt = successor[self.stream[rows[going_on]]]
+        # Without a successor (cannot happen for a well-behaved env) fall back to the row's own observation.
+        source[going_on] = np.where(nxt >= 0, nxt, rows[going_on])
+        out = tree_map(lambda x: x[source], self.obs)
+        for k in np.flatnonzero(self.truncateds[rows]):
+            final = self.final_obs.get(int(rows[k]))
+            if final is not None:  # an agent truncated without a last observation keeps its own
+                tree_write(out, int(k), final)
+        return out
+
+    def carry_over(self) -> np.ndarray:
+        """Drop the closed rows, keeping the others (in order) at the front.
+
+        Returns:
+            ``[size]`` int array: the new index of each old row (-1 for dropped rows).
+        """
+        self.flush()
+        n = self.size
+        keep = np.flatnonzero(~self.closed[:n])
+        k = keep.size
+        has_open = bool(np.any(keep < self.fwd_start))
+        for arr in (*leaves(self.obs), *leaves(self.actions), self.stream, *self.columns.values()):
+            arr[:k] = arr[keep]
+        for name in _FLAGS:
+            arr = getattr(self, name)
+            arr[:k] = arr[keep]
+            arr[k:n] = False
+        remap = np.full(n, -1, dtype=np.int64)
+        remap[keep] = np.arange(k)
+        self.fwd_start = int(np.count_nonzero(keep < self.fwd_start))
+        self.size = k
+        self.final_obs = {}
+        if not has_open:
+            self.plan_columns = self._last_plan = None
+        return remap
+
+    def first_nonfinite_row(self) -> int | None:
+        """The first closed row whose observation or reward is NaN/inf, or None."""
+        self.flush()
+        n = self.size
+        bad = ~np.isfinite(self.rewards[:n])
+        for leaf in leaves(self.obs):
+            if np.issubdtype(leaf.dtype, np.floating):
+                bad |= ~np.isfinite(leaf[:n].reshape(n, -1)).all(axis=1)
+        bad &= self.closed[:n]
+        found = np.flatnonzero(bad)
+        return int(found[0]) if found.size else None

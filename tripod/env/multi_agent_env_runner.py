@@ -1,0 +1,525 @@
+"""The multi-agent env runner: copies of a MultiAgentEnv stepped by the modules of a MultiRLModule.
+
+Each env step makes ONE forward call per module, on the observations of every
+agent mapped to it in every env copy, and returns per-module batches in the
+single-agent learner's format (see :mod:`tripod.env.multi_agent_buffers` for
+the layout and why GAE is right for agents that act on some steps only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tripod.core.columns import Columns
+from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
+from tripod.core.rl_module.validation import ModuleOutputError
+from tripod.data.batch import tree_map
+from tripod.env.buffers import SampleBuffers, tree_write
+from tripod.env.env_creation import env_name, make_env_creator
+from tripod.env.module_outputs import OutputPlan
+from tripod.env.multi_agent_buffers import ModuleRows
+from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
+from tripod.env.multi_agent_episode import MultiAgentEpisode
+from tripod.env.multi_agent_setup import check_agent_obs, resolve_module_spec, unknown_module_error
+from tripod.env.runner_helpers import EnvError, check_positive_int, episode_metrics
+
+__all__ = ["MultiAgentEnvRunner"]
+
+#: Env steps (per env copy) per ``sample()`` call when neither the call nor the runner says otherwise.
+DEFAULT_ROLLOUT_FRAGMENT_LENGTH = 200
+
+
+class _Slot:
+    """An agent in the running episode of one env copy: its module, stream and latest row."""
+
+    __slots__ = ("agent_id", "mi", "stream", "row")
+
+    def __init__(self, agent_id: AgentID, mi: int, stream: int) -> None:
+        self.agent_id, self.mi, self.stream, self.row = agent_id, mi, stream, -1
+
+
+class MultiAgentEnvRunner:
+    """Samples ``num_envs`` copies of a multi-agent env with an inference-only MultiRLModule.
+
+    Args:
+        env: An env specifier giving a :class:`~tripod.env.multi_agent_env.MultiAgentEnv`
+            (or a PettingZoo env, wrapped): a MultiAgentEnv class, a creator, a
+            registered name or ``"pettingzoo:<module>"``.
+        env_config: Passed to the env creator.
+        module_spec: A MultiRLModuleSpec; spaces left ``None`` are taken from the
+            agents mapped to each module. Built with ``inference_only=True``.
+        module: An already built MultiRLModule to use instead.
+        policy_mapping_fn: ``fn(agent_id, episode, **kwargs) -> module_id``, asked
+            once per agent and episode. Default: the only module, or with several
+            the module named ``str(agent_id)``.
+        num_envs: Env copies, stepped one after another; all agents of all copies
+            that use one module share its forward call.
+        rollout_fragment_length: Env steps per copy per ``sample()`` call by default.
+        seed: Seeds env copy ``i``'s first reset with ``seed + 1000 * worker_index + i``
+            and the runner's categorical sampler.
+        worker_index: Index of this runner among several.
+        clip_actions: Clip Box actions to the space before stepping the env.
+        validate_module_outputs: Check each module's first output per batch size.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        *,
+        env_config: Mapping[str, Any] | None = None,
+        module_spec: MultiRLModuleSpec | None = None,
+        module: MultiRLModule | None = None,
+        policy_mapping_fn: Callable[..., Any] | None = None,
+        num_envs: int = 1,
+        rollout_fragment_length: int | None = None,
+        seed: int | None = None,
+        worker_index: int = 0,
+        clip_actions: bool = True,
+        validate_module_outputs: bool = True,
+    ) -> None:
+        fragment = (
+            DEFAULT_ROLLOUT_FRAGMENT_LENGTH if rollout_fragment_length is None else rollout_fragment_length
+        )
+        check_positive_int("rollout_fragment_length", fragment)
+        check_positive_int("num_envs", num_envs)
+        self.env_name, self.num_envs, self.rollout_fragment_length = env_name(env), num_envs, fragment
+        self.seed, self.worker_index = seed, int(worker_index)
+        self.clip_actions, self.validate_module_outputs = clip_actions, validate_module_outputs
+        creator = make_env_creator(env, env_config=env_config)
+        self.envs: list[MultiAgentEnv] = []
+        try:
+            for _ in range(num_envs):
+                self.envs.append(self._check_env(creator()))
+            self.module_spec, self.policy_mapping_fn = resolve_module_spec(
+                module_spec, module, self.envs[0], policy_mapping_fn, self.worker_index
+            )
+            if module is None:
+                module = dataclasses.replace(self.module_spec, inference_only=True).build()
+            self.module = module
+            self._check_modules()
+        except BaseException:
+            self.stop()
+            raise
+        self.module_ids = list(self.module.keys())
+        self._mi = {mid: i for i, mid in enumerate(self.module_ids)}
+        subs = [self.module[mid] for mid in self.module_ids]
+        self._rows = [ModuleRows(m.observation_space, m.action_space) for m in subs]
+        self._plans: list[dict[tuple, tuple[OutputPlan, SampleBuffers]]] = [{} for _ in subs]
+        self._streams: list[dict[tuple[int, AgentID], int]] = [{} for _ in subs]
+        self._rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
+        self._noise: dict[int, tuple[np.ndarray, int]] = {}
+        self._reset_seed = None if seed is None else int(seed) + 1000 * self.worker_index
+        self._episodes: list[MultiAgentEpisode] = []
+        self._slots: list[dict[AgentID, _Slot]] = []
+        self._pending: list[list[_Slot]] = []
+        self._needs_reset = True
+        self._collect = True
+        self._eval: dict[str, Any] | None = None
+        self.num_env_steps_sampled_lifetime = 0
+        self._new_metrics()
+
+    def _check_env(self, env: Any) -> MultiAgentEnv:
+        if not isinstance(env, MultiAgentEnv):
+            raise TypeError(
+                f"Env '{self.env_name}' created a {type(env).__name__}, not a tripod MultiAgentEnv (or a "
+                "PettingZoo env). The multi-agent runner needs per-agent dicts; for a single-agent gymnasium "
+                "env, drop .multi_agent() from the config."
+            )
+        return env
+
+    def _check_modules(self) -> None:
+        for module_id, sub in self.module.items():
+            if sub.is_stateful():
+                raise NotImplementedError(
+                    f"Module '{module_id}' ({type(sub).__name__}) is recurrent; the multi-agent runner does "
+                    "not carry recurrent states yet. Use a stateless module."
+                )
+
+    # ------------------------------------------------------------------ episodes
+    def _reset_all(self) -> None:
+        for rows in self._rows:
+            rows.clear()
+        self._episodes = [MultiAgentEpisode(e, self.worker_index) for e in range(self.num_envs)]
+        self._slots = [{} for _ in range(self.num_envs)]
+        self._pending = [[] for _ in range(self.num_envs)]
+        for e in range(self.num_envs):
+            seed = None if self._reset_seed is None else self._reset_seed + e
+            self._reset_env(e, seed)
+        self._reset_seed = None  # later resets continue the envs' own RNGs
+        self._needs_reset = False
+
+    def _reset_env(self, e: int, seed: int | None = None) -> None:
+        try:
+            obs, _ = self.envs[e].reset(seed=seed)
+        except Exception as exc:
+            raise EnvError(
+                f"Env '{self.env_name}' raised {type(exc).__name__} in reset() (copy {e}): {exc}"
+            ) from exc
+        self._episodes[e] = MultiAgentEpisode(e, self.worker_index)
+        self._slots[e] = {}
+        self._on_step(e, obs, {}, {}, {})
+
+    def _new_slot(self, e: int, agent_id: AgentID, obs: Any) -> _Slot:
+        episode = self._episodes[e]
+        module_id = episode.module_for(agent_id, self.policy_mapping_fn)
+        mi = self._mi.get(module_id)
+        if mi is None:
+            raise unknown_module_error(agent_id, module_id, self.module_ids)
+        check_agent_obs(self.env_name, agent_id, module_id, self._rows[mi].observation_space, obs)
+        streams = self._streams[mi]
+        stream = streams.setdefault((e, agent_id), len(streams))
+        slot = self._slots[e][agent_id] = _Slot(agent_id, mi, stream)
+        episode.agent_returns[agent_id] = 0.0
+        return slot
+
+    def _on_step(self, e: int, obs: dict, rewards: dict, terminateds: dict, truncateds: dict) -> None:
+        """Book one env step's (or reset's) results: close rows, open new ones, end the episode."""
+        episode, slots, collect = self._episodes[e], self._slots[e], self._collect
+        pending = self._pending[e] = []
+        all_terminated = bool(terminateds.get("__all__", False))
+        all_truncated = bool(truncateds.get("__all__", False)) and not all_terminated
+        returns, rows_of = episode.agent_returns, self._rows
+        if not rewards.keys() <= obs.keys():
+            self._reward_without_obs(e, rewards, obs)
+        for agent_id, agent_obs in obs.items():
+            slot = slots.get(agent_id)
+            if slot is None:
+                slot = self._new_slot(e, agent_id, agent_obs)
+            reward = rewards.get(agent_id, 0.0)
+            returns[agent_id] += reward
+            rows = rows_of[slot.mi]
+            if all_terminated or all_truncated or terminateds.get(agent_id) or truncateds.get(agent_id):
+                self._agent_done(
+                    slot, rows, agent_obs, reward, all_terminated or bool(terminateds.get(agent_id))
+                )
+                continue
+            if slot.row >= 0 and collect:
+                rows.close(slot.row, reward)
+            slot.row = rows.add(slot.stream, agent_obs)
+            pending.append(slot)
+        if len(terminateds) > len(obs) + 1 or len(truncateds) > len(obs) + 1:
+            self._done_without_obs(e, obs, terminateds, truncateds)
+        if all_terminated or all_truncated:
+            self._end_episode(e, all_terminated)
+        elif not pending:
+            raise EnvError(
+                f"Env '{self.env_name}' (copy {e}) returned no observation for any agent that is not done, but "
+                "did not end the episode. Set terminateds['__all__'] (or truncateds['__all__']) to True when "
+                "the episode is over."
+            )
+
+    def _agent_done(self, slot: _Slot, rows: ModuleRows, obs: Any, reward: float, terminated: bool) -> None:
+        """The agent's episode ended with this (last) observation."""
+        if slot.row >= 0 and self._collect:
+            rows.close(slot.row, reward, terminated, not terminated)
+            if not terminated:
+                rows.final_obs[slot.row] = tree_map(np.array, obs)
+        slot.row = -1
+
+    def _done_without_obs(self, e: int, obs: dict, terminateds: dict, truncateds: dict) -> None:
+        """Close the rows of agents declared done without a last observation (they keep their own)."""
+        for flags, terminated in ((terminateds, True), (truncateds, False)):
+            for agent_id, done in flags.items():
+                slot = self._slots[e].get(agent_id)
+                if done and agent_id not in obs and slot is not None and slot.row >= 0:
+                    if self._collect:
+                        self._rows[slot.mi].close(slot.row, 0.0, terminated, not terminated)
+                    slot.row = -1
+
+    def _reward_without_obs(self, e: int, rewards: dict, obs: dict) -> None:
+        missing = [agent_id for agent_id in rewards if agent_id not in obs]
+        raise EnvError(
+            f"Env '{self.env_name}' (copy {e}) returned rewards for agents {missing} but no observation for them "
+            f"(observations came for {list(obs)}). An agent's reward must come together with its next "
+            "observation: accumulate the reward until the agent observes again (or ends its episode)."
+        )
+
+    def _end_episode(self, e: int, terminated: bool) -> None:
+        episode = self._episodes[e]
+        for slot in self._slots[e].values():  # agents that acted but got no last observation
+            if slot.row >= 0:
+                if self._collect:
+                    self._rows[slot.mi].close(slot.row, 0.0, terminated, not terminated)
+                slot.row = -1
+        self._record_episode(e, episode)
+        self._reset_env(e)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(
+        self,
+        num_timesteps: int | None = None,
+        num_episodes: int | None = None,
+        explore: bool = True,
+        random_actions: bool = False,
+        *,
+        force_reset: bool = False,
+    ) -> dict[str, Any]:
+        """Step the env copies and return what happened.
+
+        Args:
+            num_timesteps: Env steps in all: ``ceil(num_timesteps / num_envs)`` steps of each
+                copy (default ``rollout_fragment_length`` each). Episodes continue across calls.
+            num_episodes: Instead, reset and run until this many episodes have ended (each
+                copy gets an equal quota). Used for evaluation.
+            explore: ``forward_exploration`` and sampled actions; False: ``forward_inference``.
+            random_actions: Uniformly random actions (no forward).
+            force_reset: Reset the envs first instead of continuing the running episodes.
+
+        Returns:
+            With ``num_timesteps``: ``{module_id: batch}`` for every module with finished
+            agent steps, each batch like the single-agent runner's (time-major ``[T, N]``,
+            one column per agent stream; see :mod:`tripod.env.multi_agent_buffers`).
+            With ``num_episodes``: ``episode_returns``/``episode_lens`` ``[E]`` and
+            ``agent_episode_returns`` / ``module_episode_returns`` (``{id: [returns]}``).
+        """
+        if force_reset:
+            self._needs_reset = True
+        if num_episodes is not None:
+            if num_timesteps is not None:
+                raise ValueError("sample(): pass num_timesteps or num_episodes, not both.")
+            check_positive_int("num_episodes", num_episodes)
+            return self._sample_episodes(num_episodes, explore, random_actions)
+        num_steps = self.rollout_fragment_length
+        if num_timesteps is not None:
+            check_positive_int("num_timesteps", num_timesteps)
+            num_steps = math.ceil(num_timesteps / self.num_envs)
+        if self._needs_reset:
+            self._reset_all()
+        try:
+            for _ in range(num_steps):
+                self._env_step(explore, random_actions)
+        except BaseException:
+            self._needs_reset = True  # the envs moved on without us: start afresh next time
+            raise
+        self._m_env_steps += num_steps * self.num_envs
+        self.num_env_steps_sampled_lifetime += num_steps * self.num_envs
+        return self._take_batches()
+
+    def _take_batches(self) -> dict[str, Any]:
+        batches, remaps = {}, []
+        for mi, rows in enumerate(self._rows):
+            bad = rows.first_nonfinite_row()
+            if bad is not None:
+                self._needs_reset = True
+                raise self._nonfinite_error(mi, bad)
+            batch = rows.build_batch()
+            if batch is not None:
+                batches[self.module_ids[mi]] = batch
+            remaps.append(rows.carry_over())
+        for slots in self._slots:
+            for slot in slots.values():
+                if slot.row >= 0:
+                    slot.row = int(remaps[slot.mi][slot.row])
+        return batches
+
+    def _nonfinite_error(self, mi: int, row: int) -> EnvError:
+        rows = self._rows[mi]
+        stream = int(rows.stream[row])
+        e, agent_id = next(k for k, s in self._streams[mi].items() if s == stream)
+        value = (
+            rows.rewards[row] if not np.isfinite(rows.rewards[row]) else tree_map(lambda x: x[row], rows.obs)
+        )
+        return EnvError(
+            f"Env '{self.env_name}' (copy {e}) returned a NaN or inf observation or reward for agent {agent_id!r} "
+            f"(module '{self.module_ids[mi]}'): {value!r}. Check the env's step()/reset() for divisions by zero "
+            "or overflows, or wrap the env to clean its outputs."
+        )
+
+    def _env_step(self, explore: bool, random_actions: bool) -> None:
+        """The hot loop body: one forward per module over all its waiting agents, then step every copy."""
+        rows_of, num_modules = self._rows, len(self._rows)
+        starts = [rows.fwd_start for rows in rows_of]
+        actions: list[list | None] = [None] * num_modules
+        batch = {}
+        for mi, rows in enumerate(rows_of):
+            count = rows.size - rows.fwd_start
+            if count == 0:
+                continue
+            if self._collect:
+                self._m_agent_steps[mi] += count
+            if random_actions:
+                actions[mi] = self._random_actions(mi, count)
+            else:
+                batch[self.module_ids[mi]] = {Columns.OBS: rows.obs_input()}
+        if batch:
+            with torch.no_grad():
+                output = (self.module.forward_exploration if explore else self.module.forward_inference)(
+                    batch
+                )
+            for module_id in batch:
+                mi = self._mi[module_id]
+                actions[mi] = self._actions(mi, output[module_id], explore)
+        for rows in rows_of:
+            if self._collect:
+                rows.fwd_start = rows.size
+            else:  # evaluation keeps no rows: the next step's observations start at row 0
+                rows.size = rows.fwd_start = 0
+        for e, env in enumerate(self.envs):
+            action_dict = {
+                slot.agent_id: actions[slot.mi][slot.row - starts[slot.mi]] for slot in self._pending[e]
+            }
+            try:
+                obs, rewards, terminateds, truncateds, _ = env.step(action_dict)
+            except Exception as exc:
+                raise EnvError(
+                    f"Env '{self.env_name}' raised {type(exc).__name__} in step() (copy {e}, agents "
+                    f"{list(action_dict)}): {exc}"
+                ) from exc
+            self._episodes[e].env_steps += 1
+            self._on_step(e, obs, rewards, terminateds, truncateds)
+
+    def _actions(self, mi: int, output: Any, explore: bool) -> list:
+        """Actions for the env from one module's output (validated once per batch size and output keys)."""
+        rows = self._rows[mi]
+        count = rows.size - rows.fwd_start
+        key = (explore, count, tuple(output) if isinstance(output, Mapping) else None)
+        entry = self._plans[mi].get(key)
+        if entry is None:
+            sub = self.module[self.module_ids[mi]]
+            try:
+                plan = OutputPlan(
+                    sub, output, explore=explore, num_envs=count, action_space=rows.action_space,
+                    stateful=False, clip_actions=self.clip_actions, validate=self.validate_module_outputs,
+                )  # fmt: skip
+            except ModuleOutputError as err:
+                raise ModuleOutputError(f"Module '{self.module_ids[mi]}': {err}") from None
+            bufs = SampleBuffers(1, count, rows.observation_space, rows.action_space, rng=self._rng)
+            if isinstance(rows.action_space, gym.spaces.Discrete):
+                bufs.scratch = np.empty((count, int(rows.action_space.n)), dtype=np.float32)
+            entry = self._plans[mi][key] = (plan, bufs)
+        plan, bufs = entry
+        bufs.new_round()
+        if plan.kind == "fast_categorical" and explore:
+            bufs.noise = self._gumbel(count, int(rows.action_space.n))
+        env_actions = plan.apply(output, 0, bufs)
+        if self._collect:
+            rows.record(rows.fwd_start, bufs, plan)
+        return _as_list(env_actions, count)
+
+    def _gumbel(self, count: int, num_actions: int) -> np.ndarray:
+        """``[1, count, num_actions]`` Gumbel noise, cut from a pool drawn in large blocks (one RNG call per block)."""
+        pool, used = self._noise.get(num_actions, (None, 0))
+        if pool is None or used + count > pool.shape[0]:
+            pool, used = self._rng.gumbel(size=(max(8192, 64 * count), num_actions)).astype(np.float32), 0
+        self._noise[num_actions] = (pool, used + count)
+        return pool[None, used : used + count]
+
+    def _random_actions(self, mi: int, count: int) -> list:
+        rows = self._rows[mi]
+        acts = [rows.action_space.sample() for _ in range(count)]
+        if self._collect:
+            for i, act in enumerate(acts):
+                tree_write(rows.actions, rows.fwd_start + i, act)
+        return acts
+
+    # ------------------------------------------------------------------ evaluation
+    def _sample_episodes(self, num_episodes: int, explore: bool, random_actions: bool) -> dict[str, Any]:
+        quota = np.full(self.num_envs, num_episodes // self.num_envs)
+        quota[: num_episodes % self.num_envs] += 1
+        self._eval = {"quota": quota, "done": np.zeros(self.num_envs, dtype=np.int64), "episodes": []}
+        self._collect = False
+        try:
+            self._reset_all()
+            while (self._eval["done"] < quota).any():
+                self._env_step(explore, random_actions)
+            episodes = self._eval["episodes"]
+        finally:
+            self._collect, self._eval, self._needs_reset = True, None, True
+        return _episode_results(episodes)
+
+    # ------------------------------------------------------------------ metrics
+    def _record_episode(self, e: int, episode: MultiAgentEpisode) -> None:
+        if self._eval is not None:
+            if self._eval["done"][e] < self._eval["quota"][e]:
+                self._eval["done"][e] += 1
+                self._eval["episodes"].append(episode)
+            return
+        self._m_episodes.append(episode)
+
+    def _new_metrics(self) -> None:
+        self._m_episodes: list[MultiAgentEpisode] = []
+        self._m_env_steps = 0
+        self._m_agent_steps = [0] * len(self.module_ids)
+
+    def get_metrics(self) -> dict[str, Any]:
+        """Statistics since the last call (then reset).
+
+        Keys: those of the single-agent runner (``episode_return_mean`` is the sum over
+        agents per episode, ``episode_len_mean`` counts env steps, ``num_env_steps_sampled``)
+        plus ``agent_episode_returns_mean`` ``{agent_id: mean}``, ``module_episode_returns_mean``
+        ``{module_id: mean}`` (sum over the agents a module played, per episode), the lists
+        ``agent_episode_returns`` / ``module_episode_returns``, ``num_agent_steps_sampled``
+        and ``num_module_steps_sampled`` ``{module_id: n}``. Evaluation is not included.
+        """
+        metrics = _episode_results(self._m_episodes)
+        metrics.update(
+            num_env_steps_sampled=self._m_env_steps,
+            num_agent_steps_sampled=int(sum(self._m_agent_steps)),
+            num_module_steps_sampled=dict(zip(self.module_ids, self._m_agent_steps)),
+            num_env_restarts=0,
+        )
+        self._new_metrics()
+        return metrics
+
+    # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, Any]:
+        """``{"rl_module": {module_id: inference-only weights}, "num_env_steps_sampled_lifetime": int}``."""
+        return {
+            "rl_module": self.module.get_state(inference_only=True),
+            "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Load ``{"rl_module": {module_id: weights}}`` (modules not named keep theirs) and counters."""
+        if "rl_module" in state:
+            self.module.set_state(state["rl_module"])
+        if "num_env_steps_sampled_lifetime" in state:
+            self.num_env_steps_sampled_lifetime = int(state["num_env_steps_sampled_lifetime"])
+
+    def get_spaces(self) -> tuple[dict[str, gym.Space], dict[str, gym.Space]]:
+        """``({module_id: observation_space}, {module_id: action_space})``."""
+        subs = {mid: self.module[mid] for mid in self.module_ids}
+        return (
+            {mid: m.observation_space for mid, m in subs.items()},
+            {mid: m.action_space for mid, m in subs.items()},
+        )
+
+    def stop(self) -> None:
+        """Close the envs."""
+        for env in self.envs:
+            env.close()
+
+
+def _as_list(env_actions: Any, count: int) -> list:
+    """One env action per row: Python ints for discrete actions, fresh arrays otherwise."""
+    if isinstance(env_actions, np.ndarray):
+        if env_actions.ndim == 1 and env_actions.dtype.kind in "iu":
+            return env_actions.tolist()
+        return list(np.array(env_actions))
+    return [tree_map(lambda x, i=i: np.array(np.asarray(x)[i]), env_actions) for i in range(count)]
+
+
+def _episode_results(episodes: list[MultiAgentEpisode]) -> dict[str, Any]:
+    agent_returns: dict[str, list[float]] = defaultdict(list)
+    module_returns: dict[str, list[float]] = defaultdict(list)
+    for episode in episodes:
+        for agent_id, ret in episode.agent_returns.items():
+            agent_returns[str(agent_id)].append(ret)
+        for module_id, ret in episode.module_returns().items():
+            module_returns[module_id].append(ret)
+    out = episode_metrics([ep.get_return() for ep in episodes], [ep.env_steps for ep in episodes])
+    out.update(
+        agent_episode_returns=dict(agent_returns),
+        module_episode_returns=dict(module_returns),
+        agent_episode_returns_mean={k: float(np.mean(v)) for k, v in agent_returns.items()},
+        module_episode_returns_mean={k: float(np.mean(v)) for k, v in module_returns.items()},
+    )
+    return out

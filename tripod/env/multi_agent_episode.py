@@ -1,0 +1,70 @@
+"""The record of one running multi-agent episode: which module each agent uses, and the returns."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from tripod.env.multi_agent_env import AgentID
+
+__all__ = ["MultiAgentEpisode"]
+
+_IDS = itertools.count()
+
+
+class MultiAgentEpisode:
+    """One episode of one env copy, as the policy mapping function and the metrics see it.
+
+    ``policy_mapping_fn(agent_id, episode, **kwargs)`` is called once per agent and
+    episode, when the agent first appears; the answer holds for the rest of the
+    episode (:meth:`module_for`).
+
+    Args:
+        env_index: Which env copy of the runner plays the episode.
+        worker_index: The runner's index (part of ``id_``).
+
+    Attributes:
+        id_: A unique id, e.g. ``"0-1-17"`` (runner, env copy, counter).
+        env_index: See above.
+        agent_returns: ``{agent_id: sum of rewards so far}``.
+        agent_to_module: ``{agent_id: module_id}`` of the agents seen so far.
+        env_steps: ``step()`` calls so far.
+    """
+
+    __slots__ = ("id_", "env_index", "agent_returns", "agent_to_module", "env_steps")
+
+    def __init__(self, env_index: int = 0, worker_index: int = 0) -> None:
+        self.id_ = f"{worker_index}-{env_index}-{next(_IDS)}"
+        self.env_index = env_index
+        self.agent_returns: dict[AgentID, float] = {}
+        self.agent_to_module: dict[AgentID, str] = {}
+        self.env_steps = 0
+
+    def module_for(self, agent_id: AgentID, mapping_fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """The module id of ``agent_id`` in this episode (asks ``mapping_fn`` the first time)."""
+        module_id = self.agent_to_module.get(agent_id)
+        if module_id is None:
+            module_id = self.agent_to_module[agent_id] = mapping_fn(agent_id, self, **kwargs)
+        return module_id
+
+    @property
+    def agent_ids(self) -> list[AgentID]:
+        """The agents that appeared so far."""
+        return list(self.agent_to_module)
+
+    def get_return(self) -> float:
+        """The episode return: the sum over agents (as in RLlib)."""
+        return float(sum(self.agent_returns.values()))
+
+    def module_returns(self) -> dict[str, float]:
+        """``{module_id: sum of the returns of the agents it played}``."""
+        out: dict[str, float] = {}
+        for agent_id, ret in self.agent_returns.items():
+            module_id = self.agent_to_module.get(agent_id)
+            if module_id is not None:
+                out[module_id] = out.get(module_id, 0.0) + ret
+        return out
+
+    def __repr__(self) -> str:
+        return f"MultiAgentEpisode(id_={self.id_!r}, agents={self.agent_ids}, env_steps={self.env_steps})"

@@ -1,0 +1,1 @@
+"""Adapters that make other libraries' environments speak tripod's env APIs."""
