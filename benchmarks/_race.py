@@ -24,8 +24,23 @@ def _run(cmd: list[str], timeout: float) -> tuple[float, str, int]:
     return wall, proc.stdout, proc.returncode
 
 
-def run_tripod(algo: str, env: str, stop_return: float, seed: int, extra: list[str], timeout: float) -> dict:
-    """Whole-process run of ``tripod train``; reads the run's result.json."""
+def run_tripod(
+    algo: str,
+    env: str,
+    stop_return: float,
+    seed: int,
+    extra: list[str],
+    timeout: float,
+    eval_every: int | None = None,
+) -> dict:
+    """Whole-process run of ``tripod train``; reads the run's result.json.
+
+    With ``eval_every``, ``_tripod_race.py`` trains the same preset and stops on greedy evaluation.
+    """
+    if eval_every:
+        return _run_eval_race(
+            "tripod", "_tripod_race.py", algo, env, stop_return, seed, eval_every, extra, timeout
+        )
     with tempfile.TemporaryDirectory() as out:
         cmd = [
             sys.executable,
@@ -55,8 +70,12 @@ def run_tripod(algo: str, env: str, stop_return: float, seed: int, extra: list[s
     }
 
 
-def run_sb3(algo: str, env: str, stop_return: float, seed: int, timeout: float) -> dict:
+def run_sb3(
+    algo: str, env: str, stop_return: float, seed: int, timeout: float, eval_every: int | None = None
+) -> dict:
     """Whole-process run of Stable-Baselines3 with rl-zoo hyperparameters."""
+    if eval_every:
+        return _run_eval_race("sb3", "_sb3_race.py", algo, env, stop_return, seed, eval_every, [], timeout)
     cmd = [
         sys.executable,
         str(HERE / "_sb3_race.py"),
@@ -79,6 +98,32 @@ def run_sb3(algo: str, env: str, stop_return: float, seed: int, timeout: float) 
     }
 
 
+def _run_eval_race(
+    lib: str,
+    script: str,
+    algo: str,
+    env: str,
+    stop_return: float,
+    seed: int,
+    eval_every: int,
+    extra: list[str],
+    timeout: float,
+) -> dict:
+    """Whole-process run of a script that stops on greedy evaluation and prints one JSON line."""
+    cmd = [sys.executable, str(HERE / script), algo, env, "--stop-return", str(stop_return)]
+    cmd += ["--seed", str(seed), "--eval-every", str(eval_every), *extra]
+    wall, stdout, rc = _run(cmd, timeout)
+    result = json.loads(stdout.strip().splitlines()[-1]) if rc == 0 else {}
+    return {
+        "lib": lib,
+        "seed": seed,
+        "wall_s": wall,
+        "env_steps": result.get("env_steps"),
+        "eval_return_mean": result.get("eval_return_mean"),
+        "ok": rc == 0,
+    }
+
+
 def race(
     algo: str,
     env: str,
@@ -88,13 +133,18 @@ def race(
     seeds: list[int],
     tripod_args: list[str],
     timeout: float = 900,
+    eval_every: int | None = None,
 ) -> dict:
-    """Alternate tripod and SB3 runs per seed; print per-run rows and the medians."""
+    """Alternate tripod and SB3 runs per seed; print per-run rows and the medians.
+
+    With ``eval_every`` both libraries stop once 10 greedy episodes, run every ``eval_every``
+    env steps, average at least ``stop_return`` (instead of the mean training return).
+    """
     rows = []
     for seed in seeds:
-        rows.append(run_tripod(algo, env, stop_return, seed, tripod_args, timeout))
+        rows.append(run_tripod(algo, env, stop_return, seed, tripod_args, timeout, eval_every))
         print(_fmt(rows[-1]), flush=True)
-        rows.append(run_sb3(algo, env, stop_return, seed, timeout))
+        rows.append(run_sb3(algo, env, stop_return, seed, timeout, eval_every))
         print(_fmt(rows[-1]), flush=True)
     summary = {}
     for lib in ("tripod", "sb3"):
@@ -106,7 +156,8 @@ def race(
             "runs": len([r for r in rows if r["lib"] == lib]),
         }
     speedup = summary["sb3"]["median_wall_s"] / summary["tripod"]["median_wall_s"]
-    print(f"\n{algo.upper()} {env}: stop at train return >= {stop_return}, solved = greedy eval >= {solved}")
+    rule = f"greedy eval (10 episodes every {eval_every} steps)" if eval_every else "train return"
+    print(f"\n{algo.upper()} {env}: stop at {rule} >= {stop_return}, solved = greedy eval >= {solved}")
     for lib, s in summary.items():
         print(
             f"  {lib:7s} median wall {s['median_wall_s']:7.2f} s   median env steps {s['median_env_steps']:>9}   "

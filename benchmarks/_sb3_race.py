@@ -59,6 +59,25 @@ ZOO = {
 }
 
 
+class StopOnEvalReturn(BaseCallback):
+    """Every ``every`` env steps, run ``episodes`` greedy episodes; stop once their mean reaches ``threshold``."""
+
+    def __init__(self, eval_env, threshold, every, episodes=10):
+        super().__init__()
+        self.eval_env, self.threshold, self.every, self.episodes = eval_env, threshold, every, episodes
+        self.next_eval, self.last_eval, self.num_evals = every, None, 0
+
+    def _on_step(self):
+        if self.num_timesteps < self.next_eval:
+            return True
+        self.next_eval += self.every
+        self.num_evals += 1
+        self.last_eval, _ = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=True
+        )
+        return self.last_eval < self.threshold
+
+
 class StopOnReturn(BaseCallback):
     def __init__(self, threshold):
         super().__init__()
@@ -76,6 +95,12 @@ def main():
     p.add_argument("--stop-return", type=float, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="stop on greedy evaluation (10 episodes every N env steps) instead of the training return",
+    )
     a = p.parse_args()
     import torch
 
@@ -86,10 +111,17 @@ def main():
     algo_cls = {"ppo": PPO, "dqn": DQN, "sac": SAC}[a.algo]
     env = make_vec_env(a.env, n_envs=zoo["n_envs"], seed=a.seed)
     model = algo_cls("MlpPolicy", env, seed=a.seed, verbose=0, **zoo["kwargs"])
-    model.learn(total_timesteps=a.max_steps or zoo["total"] * 3, callback=StopOnReturn(a.stop_return))
-    train_ret = float(np.mean([ep["r"] for ep in model.ep_info_buffer]))
     eval_env = make_vec_env(a.env, n_envs=1, seed=a.seed + 10_000)
-    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
+    steps = a.max_steps or zoo["total"] * 3
+    extra = {}
+    if a.eval_every:
+        stopper = StopOnEvalReturn(eval_env, a.stop_return, a.eval_every)
+        model.learn(total_timesteps=steps, callback=stopper)
+        mean, std, extra["num_evals"] = stopper.last_eval, None, stopper.num_evals
+    else:
+        model.learn(total_timesteps=steps, callback=StopOnReturn(a.stop_return))
+        mean, std = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
+    train_ret = float(np.mean([ep["r"] for ep in model.ep_info_buffer]))
     print(
         json.dumps(
             {
@@ -97,9 +129,10 @@ def main():
                 "seed": a.seed,
                 "env_steps": int(model.num_timesteps),
                 "train_return_mean": train_ret,
-                "eval_return_mean": float(mean),
-                "eval_return_std": float(std),
+                "eval_return_mean": None if mean is None else float(mean),
+                "eval_return_std": None if std is None else float(std),
                 "wall_s_inside": time.perf_counter() - T0,
+                **extra,
             }
         )
     )

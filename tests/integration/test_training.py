@@ -242,3 +242,14 @@ def test_module_built_for_other_spaces():
     )
     with pytest.raises(Exception, match="Box.*7|observation space"):
         PGConfig().environment("CartPole-v1").rl_module(rl_module_spec=spec).build_algo()
+
+
+def test_remote_env_runners_and_model_config_typos_fail_at_build():
+    with pytest.raises(ConfigError, match="num_env_runners=2.*num_envs_per_env_runner"):
+        small_ppo().env_runners(num_env_runners=2).build_algo()
+    with pytest.raises(ConfigError, match="fcnet_hidden.*fcnet_hiddens"):
+        small_ppo().rl_module(model_config={"fcnet_hidden": [64]}).build_algo()
+    # A custom module's model_config is its own business.
+    small_ppo().rl_module(
+        rl_module_spec=RLModuleSpec(module_class=NoValueModule, model_config={"anything": 1})
+    ).training(use_critic=False).build_algo()

@@ -463,3 +463,19 @@ def test_import_class_errors(path, message):
     with pytest.raises(CheckpointError, match=message) as info:
         import_class(path)
     assert isinstance(info.value, ImportError)
+
+
+def test_atomic_writes_use_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from tripod.utils.checkpoint import atomic_directory, write_json
+
+    old = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "ckpt") as tmp:
+            write_json(tmp / "a.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "ckpt").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "ckpt" / "a.json").stat().st_mode) == 0o644

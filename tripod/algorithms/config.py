@@ -340,6 +340,21 @@ class AlgorithmConfig:
             from tripod.algorithms.multi_agent import validate_multi_agent
 
             validate_multi_agent(self)
+        if self.num_env_runners > 0:
+            raise ConfigError(
+                f"{type(self).__name__}: num_env_runners={self.num_env_runners} asks for remote env runners "
+                "on Ray, which tripod does not provide yet. Use num_env_runners=0 and raise "
+                "num_envs_per_env_runner to sample more environments in this process."
+            )
+        spec = self.rl_module_spec
+        if spec is None or (isinstance(spec, RLModuleSpec) and spec.module_class is None):
+            from tripod.core.networks import resolve_model_config
+
+            model_config = spec.model_config if spec is not None and spec.model_config is not None else self.model_config
+            try:  # the default module's keys: typos fail here, not minutes into training
+                resolve_model_config(model_config)
+            except ValueError as exc:
+                raise ConfigError(f"{type(self).__name__}: {exc}") from None
         if self.minibatch_size is not None and self.minibatch_size > self.train_batch_size_per_learner:
             raise ConfigError(
                 f"{type(self).__name__}: minibatch_size ({self.minibatch_size}) is larger than "

@@ -8,6 +8,7 @@ pickled.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -16,6 +17,22 @@ from tripod.utils.checkpoint import CheckpointError, class_path, import_class
 from tripod.utils.spaces import space_from_dict, space_to_dict
 
 _REF = "__import__"
+_FUNCTION = "__function__"
+
+
+def _import_function(ref: dict[str, str], field: str) -> Any:
+    """The module-level function ``ref`` names (``{"module": ..., "qualname": ...}``)."""
+    try:
+        obj: Any = importlib.import_module(ref["module"])
+        for part in ref["qualname"].split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise CheckpointError(
+            f"The saved config's '{field}' refers to {ref['module']}.{ref['qualname']}, which cannot be "
+            f"imported ({err}). Pass it again when restoring: "
+            f"Algorithm.from_checkpoint(path, config_overrides={{'{field}': ...}})."
+        ) from err
+    return obj
 
 
 def _ref(obj: Any) -> Any:
@@ -27,9 +44,12 @@ def _ref(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _ref(v) for k, v in obj.items()}
     if callable(obj):
-        path = class_path(obj)
-        if "<lambda>" in path or "<locals>" in path:
+        is_class = isinstance(obj, type)
+        path = class_path(obj) if is_class else f"{obj.__module__}.{getattr(obj, '__qualname__', '?')}"
+        if "<lambda>" in path or "<locals>" in path or not hasattr(obj, "__module__"):
             return {_REF: None, "repr": path}
+        if not is_class:  # a function, e.g. an env creator or a policy mapping function
+            return {_FUNCTION: {"module": obj.__module__, "qualname": obj.__qualname__}}
         return {_REF: path}
     return {_REF: None, "repr": repr(obj)[:200]}
 
@@ -46,6 +66,8 @@ def _deref(value: Any, field: str) -> Any:
                     f"Algorithm.from_checkpoint(path, config_overrides={{'{field}': ...}})."
                 )
             return import_class(value[_REF])
+        if _FUNCTION in value:
+            return _import_function(value[_FUNCTION], field)
         return {k: _deref(v, field) for k, v in value.items()}
     return value
 

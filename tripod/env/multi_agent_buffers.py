@@ -69,6 +69,8 @@ class ModuleRows:
         self.columns: dict[str, np.ndarray] = {}
         self._closes: list[int] = []
         self._close_rewards: list[float] = []
+        self._new_obs: list[Any] = []
+        self._new_streams: list[int] = []
         self._last_plan: Any = None
         self._allocate(capacity)
 
@@ -98,17 +100,35 @@ class ModuleRows:
             self.columns[name][:n] = col[:n]
 
     def add(self, stream: int, obs: Any) -> int:
-        """Append a row for ``obs`` of agent stream ``stream``; returns its index."""
+        """Append a row for ``obs`` of agent stream ``stream``; returns its index.
+
+        The observation is stored by :meth:`flush_new_rows` (one bulk copy per forward call).
+        """
         row = self.size
         if row == self.capacity:
             self._allocate(2 * self.capacity)
-        if self.array_obs:
-            self.obs[row] = obs
-        else:
-            tree_write(self.obs, row, obs)
-        self.stream[row] = stream
+        self._new_obs.append(obs)
+        self._new_streams.append(stream)
         self.size = row + 1
         return row
+
+    def flush_new_rows(self) -> None:
+        """Copy the observations and stream ids of the rows added since the last call into the arrays."""
+        if not self._new_obs:
+            return
+        start = self.size - len(self._new_obs)
+        if self.array_obs:
+            self.obs[start : self.size] = self._new_obs
+        else:
+            for i, obs in enumerate(self._new_obs):
+                tree_write(self.obs, start + i, obs)
+        self.stream[start : self.size] = self._new_streams
+        self._new_obs, self._new_streams = [], []
+
+    def drop_rows(self) -> None:
+        """Forget all rows without booking them (evaluation keeps no data)."""
+        self.size = self.fwd_start = 0
+        self._new_obs, self._new_streams = [], []
 
     def close(self, row: int, reward: float, terminated: bool = False, truncated: bool = False) -> None:
         """Complete ``row``: the reward until the agent's next observation, and how its episode went on."""
@@ -122,7 +142,8 @@ class ModuleRows:
             self._close_rewards.append(reward)
 
     def flush(self) -> None:
-        """Write the rows closed since the last call (called before the rows are read)."""
+        """Write the rows added and closed since the last call (called before the rows are read)."""
+        self.flush_new_rows()
         if self._closes:
             rows = np.asarray(self._closes, dtype=np.int64)
             self.rewards[rows] = self._close_rewards
@@ -137,10 +158,12 @@ class ModuleRows:
         self.final_obs = {}
         self.plan_columns = self._last_plan = None
         self._closes, self._close_rewards = [], []
+        self._new_obs, self._new_streams = [], []
 
     # ------------------------------------------------------------------ forward
     def obs_input(self) -> Any:
         """Tensors sharing memory with the observations of rows ``fwd_start:size``."""
+        self.flush_new_rows()
         start, stop = self.fwd_start, self.size
         if self.array_obs:
             return torch.from_numpy(self.obs[start:stop])
@@ -168,6 +191,29 @@ class ModuleRows:
             self.plan_columns = (
                 plan.columns if self.plan_columns is None else self.plan_columns & plan.columns
             )
+
+    def sample_categorical(self, logits: torch.Tensor, noise: np.ndarray, plan: Any) -> list[int]:
+        """The fast path of :meth:`record` for logits of a Discrete space: sample rows ``fwd_start:size``.
+
+        Gumbel-max sampling (``argmax(logits + noise)``) written straight into the log;
+        the log-probabilities are computed in :meth:`build_batch`. Returns the actions.
+        """
+        start, stop = self.fwd_start, self.size
+        arr = logits.numpy() if not logits.requires_grad else logits.detach().numpy()
+        col = self.columns.get(Columns.ACTION_DIST_INPUTS)
+        if col is None:
+            col = self._column(Columns.ACTION_DIST_INPUTS, arr)
+            self._column(Columns.ACTION_LOGP, np.zeros(1, dtype=np.float32))
+        col[start:stop] = arr
+        actions = np.add(arr, noise, out=noise).argmax(axis=1)
+        self.actions[start:stop] = actions
+        self.logp_from_logits[start:stop] = True
+        if plan is not self._last_plan:
+            self._last_plan = plan
+            self.plan_columns = (
+                plan.columns if self.plan_columns is None else self.plan_columns & plan.columns
+            )
+        return actions.tolist()
 
     def _column(self, name: str, like: np.ndarray) -> np.ndarray:
         col = self.columns.get(name)

@@ -186,15 +186,17 @@ class MultiAgentEnvRunner:
         pending = self._pending[e] = []
         all_terminated = bool(terminateds.get("__all__", False))
         all_truncated = bool(truncateds.get("__all__", False)) and not all_terminated
-        returns, rows_of = episode.agent_returns, self._rows
-        if not rewards.keys() <= obs.keys():
-            self._reward_without_obs(e, rewards, obs)
+        returns, rows_of, paid = episode.agent_returns, self._rows, 0
         for agent_id, agent_obs in obs.items():
             slot = slots.get(agent_id)
             if slot is None:
                 slot = self._new_slot(e, agent_id, agent_obs)
-            reward = rewards.get(agent_id, 0.0)
-            returns[agent_id] += reward
+            reward = rewards.get(agent_id)
+            if reward is None:
+                reward = 0.0
+            else:
+                paid += 1
+                returns[agent_id] += reward
             rows = rows_of[slot.mi]
             if all_terminated or all_truncated or terminateds.get(agent_id) or truncateds.get(agent_id):
                 self._agent_done(
@@ -205,6 +207,8 @@ class MultiAgentEnvRunner:
                 rows.close(slot.row, reward)
             slot.row = rows.add(slot.stream, agent_obs)
             pending.append(slot)
+        if paid != len(rewards):
+            self._reward_without_obs(e, rewards, obs)
         if len(terminateds) > len(obs) + 1 or len(truncateds) > len(obs) + 1:
             self._done_without_obs(e, obs, terminateds, truncateds)
         if all_terminated or all_truncated:
@@ -361,7 +365,7 @@ class MultiAgentEnvRunner:
             if self._collect:
                 rows.fwd_start = rows.size
             else:  # evaluation keeps no rows: the next step's observations start at row 0
-                rows.size = rows.fwd_start = 0
+                rows.drop_rows()
         for e, env in enumerate(self.envs):
             action_dict = {
                 slot.agent_id: actions[slot.mi][slot.row - starts[slot.mi]] for slot in self._pending[e]
@@ -396,16 +400,23 @@ class MultiAgentEnvRunner:
                 bufs.scratch = np.empty((count, int(rows.action_space.n)), dtype=np.float32)
             entry = self._plans[mi][key] = (plan, bufs)
         plan, bufs = entry
-        bufs.new_round()
         if plan.kind == "fast_categorical" and explore:
-            bufs.noise = self._gumbel(count, int(rows.action_space.n))
+            noise = self._gumbel(count, int(rows.action_space.n))
+            logits = output[Columns.ACTION_DIST_INPUTS]
+            if self._collect and plan.logits_tensor and plan.offset is None and not plan.has_vf:
+                return rows.sample_categorical(logits, noise[0], plan)  # the common case, in fewer steps
+            bufs.new_round()
+            bufs.noise = noise
+        else:
+            bufs.new_round()
         env_actions = plan.apply(output, 0, bufs)
         if self._collect:
             rows.record(rows.fwd_start, bufs, plan)
         return _as_list(env_actions, count)
 
     def _gumbel(self, count: int, num_actions: int) -> np.ndarray:
-        """``[1, count, num_actions]`` Gumbel noise, cut from a pool drawn in large blocks (one RNG call per block)."""
+        """``[1, count, num_actions]`` Gumbel noise, cut from a pool drawn in large blocks (one RNG call
+        per block). The caller may overwrite it: each piece is handed out once."""
         pool, used = self._noise.get(num_actions, (None, 0))
         if pool is None or used + count > pool.shape[0]:
             pool, used = self._rng.gumbel(size=(max(8192, 64 * count), num_actions)).astype(np.float32), 0

@@ -153,9 +153,10 @@ class Learner:
                 "forward_train", fwd_out, batch_size(mb, Columns.OBS), require_action=False
             )
             loss = self.compute_loss_for_module(module_id=mid, config=self.config, batch=mb, fwd_out=fwd_out)
-            if not torch.isfinite(loss):
+            loss_ok = torch.isfinite(loss.detach())
+            if not loss_ok:
                 raise FloatingPointError(
-                    f"{type(self).__name__}: the loss of module '{mid}' is {float(loss)} at update "
+                    f"{type(self).__name__}: the loss of module '{mid}' is {loss.item()} at update "
                     f"{self.num_updates}. Lower the learning rate, clip gradients (grad_clip=0.5) or check the "
                     "rewards and observations for huge values."
                 )

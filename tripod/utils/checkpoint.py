@@ -229,6 +229,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise NotADirectoryError(f"{target} exists and is not a directory; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; checkpoints get normal permissions
     try:
         yield tmp
         _fsync_tree(tmp)
@@ -490,10 +491,17 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return {key: np.array(value, copy=True) for key, value in loaded.items()}
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` on a temp file next to ``path``, fsync, then rename over ``path``."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it private; match files written normally
     tmp = Path(tmp_name)
     try:
         write(tmp)

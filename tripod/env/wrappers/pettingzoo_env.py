@@ -135,7 +135,7 @@ def is_pettingzoo_env(env: Any) -> str | None:
     """``"aec"`` or ``"parallel"`` when ``env`` looks like a PettingZoo env, else None (duck-typed)."""
     if not (hasattr(env, "possible_agents") and callable(getattr(env, "observation_space", None))):
         return None
-    if hasattr(env, "agent_selection") and hasattr(env, "last"):
+    if callable(getattr(env, "agent_iter", None)) and callable(getattr(env, "last", None)):
         return "aec"
     if hasattr(env, "step") and hasattr(env, "reset"):
         return "parallel"
