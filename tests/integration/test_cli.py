@@ -203,7 +203,7 @@ def test_unknown_algorithm_lists_known_ones():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "unknown algorithm 'ppp'" in proc.stderr and "Did you mean 'ppo'" in proc.stderr
-    assert "Known algorithms: pg, ppo" in proc.stderr
+    assert "Known algorithms: dqn, pg, ppo, sac" in proc.stderr
 
 
 def test_version():

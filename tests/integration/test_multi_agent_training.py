@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,6 +128,15 @@ def test_checkpoint_holds_every_module_and_restores_any_one_alone(tmp_path):
     assert set(restored.train()["learners"]) == {"p0"}
 
 
+def test_seeded_runs_repeat():
+    def run():
+        algo = cartpole_config(policies={"p0", "p1"}, policy_mapping_fn=map_by_index).build_algo()
+        result = algo.train()
+        return result["learners"]["p1"]["policy_loss"], result["env_runners"]["agent_episode_returns_mean"]
+
+    assert run() == run()
+
+
 def test_pg_trains_multi_agent_too():
     config = (
         PGConfig()
@@ -210,3 +220,29 @@ def test_random_and_trained_returns_are_reported_per_agent():
     algo = cartpole_config(policies={"p0", "p1"}, policy_mapping_fn=map_by_index).build_algo()
     out = algo.env_runner.sample(num_episodes=4, random_actions=True)
     assert np.mean(out["agent_episode_returns"]["0"]) < 60  # random CartPole: about 22
+
+
+# ------------------------------------------------------------------ examples
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _run_example(name: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_multi_agent_cartpole_example_fast():
+    out = _run_example("multi_agent_cartpole.py", "--fast")
+    assert out.count("iter ") == 3 and "policy loss p0" in out and "p1" in out
+    assert "module p0 restored alone gives the same logits: True" in out
+    out = _run_example("multi_agent_cartpole.py", "--fast", "--frozen")
+    assert "policy loss p0" in out and "p1 " not in out.split("policy loss")[1].splitlines()[0]
+
+
+def test_pettingzoo_spread_example_fast():
+    pytest.importorskip("mpe2")
+    out = _run_example("pettingzoo_spread.py", "--fast")
+    assert "random return: -" in out and "greedy evaluation return: -" in out

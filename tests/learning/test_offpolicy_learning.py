@@ -37,14 +37,16 @@ def evaluate_until(algo, *, threshold: float, max_steps: int, every: int = 5000)
 
 
 def test_dqn_cartpole_learns():
+    """Stated: greedy eval >= 300 within 100k steps; trained on to 475 (seed 0 reaches it at ~26k)."""
     algo = preset_algo("dqn", "CartPole-v1", seed=0)
-    steps, best = evaluate_until(algo, threshold=300, max_steps=100_000)
+    steps, best = evaluate_until(algo, threshold=475, max_steps=100_000)
     assert best >= 300, (steps, best)
 
 
 def test_sac_pendulum_learns():
+    """Stated: greedy eval >= -250 within 25k steps; trained on to -200 (seed 0 reaches it at ~4k)."""
     algo = preset_algo("sac", "Pendulum-v1", seed=0)
-    steps, best = evaluate_until(algo, threshold=-250, max_steps=25_000, every=2500)
+    steps, best = evaluate_until(algo, threshold=-200, max_steps=25_000, every=1000)
     assert best >= -250, (steps, best)
 
 

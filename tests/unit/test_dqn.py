@@ -10,7 +10,7 @@ from torch import nn
 
 from tripod.algorithms.algorithm import Algorithm
 from tripod.algorithms.config import ConfigError
-from tripod.algorithms.dqn import DQNConfig, DefaultDQNTorchRLModule
+from tripod.algorithms.dqn import DefaultDQNTorchRLModule, DQNConfig
 from tripod.core.apis import QNetAPI, TargetNetworkAPI
 from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
@@ -139,7 +139,9 @@ def test_nan_td_targets_stop_training_before_an_update():
     with torch.no_grad():
         module.qf_target.advantage[-1].bias.fill_(float("nan"))
     before = {k: v.copy() for k, v in weights(algo).items() if not k.startswith("qf_target")}
-    with pytest.raises(TDTargetError, match=r"training step 2 \(env step \d+\).*TD targets of module 'default_policy'"):
+    with pytest.raises(
+        TDTargetError, match=r"training step 2 \(env step \d+\).*TD targets of module 'default_policy'"
+    ):
         algo.train()
     for key, value in before.items():  # nothing was trained on the garbage targets
         np.testing.assert_array_equal(weights(algo)[key], value)
@@ -212,7 +214,9 @@ class NoQModule(TorchRLModule, TargetNetworkAPI):
 
 def test_user_module_mistakes_get_clear_errors():
     algo = tiny().rl_module(rl_module_spec=RLModuleSpec(module_class=WrongShapeQModule)).build_algo()
-    with pytest.raises(ValueError, match=r"compute_q_values\(\) must return .*shape \[batch, n_actions\].*got \(16,\)"):
+    with pytest.raises(
+        ValueError, match=r"compute_q_values\(\) must return .*shape \[batch, n_actions\].*got \(16,\)"
+    ):
         algo.train()
     with pytest.raises(TypeError, match="DQN needs tripod.core.apis.QNetAPI"):
         tiny().rl_module(rl_module_spec=RLModuleSpec(module_class=NoQModule)).build_algo()
@@ -258,11 +262,37 @@ def test_resume_without_the_replay_buffer_file(tmp_path, caplog):
     algo.train()
     path = algo.save_to_path(tmp_path / "ckpt")
     (tmp_path / "ckpt" / "replay_buffer.safetensors").unlink()
-    with pytest.raises(CheckpointError, match=r"has no replay buffer \(replay_buffer.safetensors is missing\)"):
+    with pytest.raises(
+        CheckpointError, match=r"has no replay buffer \(replay_buffer.safetensors is missing\)"
+    ):
         Algorithm.from_checkpoint(path)
     with caplog.at_level(logging.WARNING):
         restored = Algorithm.from_checkpoint(path, config_overrides={"checkpoint_replay_buffer": False})
     assert "resuming with an empty replay buffer" in caplog.text
     assert len(restored.replay_buffer) == 0
     result = restored.train()  # learning waits until the buffer holds a batch again
-    assert len(restored.replay_buffer) == 200 and result["learners"][DEFAULT_MODULE_ID]["num_gradient_updates"] > 0
+    assert (
+        len(restored.replay_buffer) == 200
+        and result["learners"][DEFAULT_MODULE_ID]["num_gradient_updates"] > 0
+    )
+
+
+class CountingTargets(MyQModule):
+    """A module with its own target-update rule (the learner calls it instead of the built-in one)."""
+
+    calls: list
+
+    def update_target_networks(self, tau=1.0):
+        self.calls.append(tau)
+        super().update_target_networks(tau)
+
+
+def test_a_module_own_target_update_rule_is_used():
+    CountingTargets.calls = []
+    algo = (
+        tiny(target_network_update_freq=0, tau=0.25)
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=CountingTargets))
+        .build_algo()
+    )
+    algo.train()
+    assert CountingTargets.calls == [0.25] * 25  # after every one of the 25 updates

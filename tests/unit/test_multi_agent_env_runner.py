@@ -178,6 +178,20 @@ def test_agents_joining_and_leaving_and_truncation_bootstrap():
     assert metrics["module_episode_returns"] == {"x": [6.0], "y": [3.0]}
 
 
+def test_mapping_fn_is_asked_once_per_agent_and_episode():
+    calls = []
+
+    def mapping(agent_id, episode, **kwargs):
+        calls.append((agent_id, episode.id_))
+        return "shared"
+
+    runner = MultiAgentEnvRunner(TakeTurns, module_spec=_spec("shared"), policy_mapping_fn=mapping)
+    calls.clear()  # the runner probed every possible agent once to find the modules' spaces
+    runner.sample(num_timesteps=10)  # two episodes
+    assert [agent for agent, _ in calls] == ["a", "b", "a", "b", "a"]  # the third episode has begun
+    assert len({episode_id for _, episode_id in calls}) == 3
+
+
 def test_evaluation_episodes_and_random_actions():
     runner = MultiAgentEnvRunner(MultiAgentCartPole, module_spec=_spec("0", "1"), num_envs=2, seed=0)
     out = runner.sample(num_episodes=3, explore=False)

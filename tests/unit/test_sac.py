@@ -35,7 +35,9 @@ def tiny(**training) -> SACConfig:
 
 
 def test_sac_rejects_discrete_actions():
-    with pytest.raises(ValueError, match=r"SAC needs a Box action space.*Discrete.*discrete SAC is not implemented"):
+    with pytest.raises(
+        ValueError, match=r"SAC needs a Box action space.*Discrete.*discrete SAC is not implemented"
+    ):
         SACConfig().environment("CartPole-v1").build_algo()
 
 
@@ -55,7 +57,16 @@ def test_training_loop_random_actions_then_learning():
     stats = algo.train()["learners"][DEFAULT_MODULE_ID]
     assert first["learners"][DEFAULT_MODULE_ID]["num_gradient_updates"] == 25
     assert stats["num_gradient_updates"] == 50
-    for key in ("qf_loss", "policy_loss", "alpha_loss", "alpha", "entropy", "actor_lr", "critic_lr", "alpha_lr"):
+    for key in (
+        "qf_loss",
+        "policy_loss",
+        "alpha_loss",
+        "alpha",
+        "entropy",
+        "actor_lr",
+        "critic_lr",
+        "alpha_lr",
+    ):
         assert np.isfinite(stats[key]), key
     assert stats["alpha"] < 1.0  # tuned down from initial_alpha towards the target entropy
     runner, learner = algo.env_runner.module, algo.get_module()

@@ -81,11 +81,6 @@ class Algorithm:
 
             return resolve_spec(self)
         user = self.config.rl_module_spec
-        if isinstance(user, MultiRLModuleSpec):
-            raise NotImplementedError(
-                f"{type(self).__name__}: a MultiRLModuleSpec needs a multi-agent env runner, which this "
-                "single-agent algorithm does not have yet. Pass an RLModuleSpec."
-            )
         spec = dataclasses.replace(user) if user is not None else RLModuleSpec()
         if spec.module_class is None:
             spec.module_class = self.default_module_class

@@ -45,11 +45,14 @@ def _ref(obj: Any) -> Any:
         return {str(k): _ref(v) for k, v in obj.items()}
     if callable(obj):
         is_class = isinstance(obj, type)
-        path = class_path(obj) if is_class else f"{obj.__module__}.{getattr(obj, '__qualname__', '?')}"
-        if "<lambda>" in path or "<locals>" in path or not hasattr(obj, "__module__"):
+        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if not is_class and (module is None or qualname is None):  # e.g. a functools.partial
+            return {_REF: None, "repr": repr(obj)[:200]}
+        path = class_path(obj) if is_class else f"{module}.{qualname}"
+        if "<lambda>" in path or "<locals>" in path:
             return {_REF: None, "repr": path}
         if not is_class:  # a function, e.g. an env creator or a policy mapping function
-            return {_FUNCTION: {"module": obj.__module__, "qualname": obj.__qualname__}}
+            return {_FUNCTION: {"module": module, "qualname": qualname}}
         return {_REF: path}
     return {_REF: None, "repr": repr(obj)[:200]}
 

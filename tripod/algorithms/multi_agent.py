@@ -100,6 +100,10 @@ def validate_multi_agent(config: Any) -> None:
                 f"{name}: rl_module_spec holds modules {extra} that are not in policies {ids}. Add them to "
                 ".multi_agent(policies=...) or drop them from the MultiRLModuleSpec."
             )
+    if config.restart_failed_sub_environments:
+        raise ConfigError(
+            f"{name}: restart_failed_sub_environments is not supported for multi-agent envs yet; set it to False."
+        )
     unknown = [mid for mid in (config.policies_to_train or ()) if mid not in ids]
     if unknown:
         raise ConfigError(
@@ -201,7 +205,10 @@ class AgentReturnWindows:
 
     def get_state(self) -> dict[str, Any]:
         """The windows, for checkpoints."""
-        return {"agents": {k: list(v) for k, v in self.agents.items()}, "modules": {k: list(v) for k, v in self.modules.items()}}
+        return {
+            "agents": {k: list(v) for k, v in self.agents.items()},
+            "modules": {k: list(v) for k, v in self.modules.items()},
+        }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`get_state`."""
@@ -213,5 +220,7 @@ def evaluation_results(out: Mapping[str, Any]) -> dict[str, Any]:
     """Per-agent and per-module means of ``sample(num_episodes=...)``'s output."""
     return {
         "agent_episode_returns_mean": {k: float(np.mean(v)) for k, v in out["agent_episode_returns"].items()},
-        "module_episode_returns_mean": {k: float(np.mean(v)) for k, v in out["module_episode_returns"].items()},
+        "module_episode_returns_mean": {
+            k: float(np.mean(v)) for k, v in out["module_episode_returns"].items()
+        },
     }

@@ -9,15 +9,20 @@ from tripod.env.env_creation import (
     registered_envs,
 )
 from tripod.env.env_runner import EnvRunner, SingleAgentEnvRunner
+from tripod.env.multi_agent_env import MultiAgentEnv, make_multi_agent
+from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
 from tripod.env.runner_helpers import EnvError
 
 __all__ = [
     "EnvCreationError",
     "EnvError",
     "EnvRunner",
+    "MultiAgentEnv",
+    "MultiAgentEnvRunner",
     "SingleAgentEnvRunner",
     "UnknownEnvError",
     "make_env_creator",
+    "make_multi_agent",
     "make_vector_env",
     "register_env",
     "registered_envs",

@@ -60,7 +60,6 @@ _ENV_CREATORS: dict[str, Callable[[dict], gym.Env]] = {}
 PETTINGZOO_PREFIX = "pettingzoo:"
 
 
-
 class EnvCreationError(RuntimeError):
     """An environment could not be created."""
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 __all__ = ["AgentID", "MultiAgentEnv", "make_multi_agent"]
 
@@ -165,8 +166,12 @@ def make_multi_agent(env_name_or_creator: str | Callable[[dict], gym.Env]) -> ty
             self._truncated.clear()
             self.agents = list(self.possible_agents)
             obs, infos = {}, {}
+            # Distinct seeds for every copy, also across runner env copies seeded seed, seed + 1, ...
+            seeds = [None] * len(self.envs)
+            if seed is not None:
+                seeds = np.random.SeedSequence(seed).generate_state(len(self.envs)).tolist()
             for i, env in enumerate(self.envs):
-                obs[i], infos[i] = env.reset(seed=None if seed is None else seed + i, options=options)
+                obs[i], infos[i] = env.reset(seed=seeds[i], options=options)
             return obs, infos
 
         def step(self, action_dict):

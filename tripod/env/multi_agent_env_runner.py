@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,16 +19,22 @@ import torch
 
 from tripod.core.columns import Columns
 from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
-from tripod.core.rl_module.validation import ModuleOutputError
 from tripod.data.batch import tree_map
-from tripod.env.buffers import SampleBuffers, tree_write
 from tripod.env.env_creation import env_name, make_env_creator
-from tripod.env.module_outputs import OutputPlan
-from tripod.env.multi_agent_buffers import ModuleRows
+from tripod.env.multi_agent_actions import GumbelPool, ModuleSampler
 from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
-from tripod.env.multi_agent_episode import MultiAgentEpisode
-from tripod.env.multi_agent_setup import check_agent_obs, resolve_module_spec, unknown_module_error
-from tripod.env.runner_helpers import EnvError, check_positive_int, episode_metrics
+from tripod.env.multi_agent_episode import MultiAgentEpisode, episode_results
+from tripod.env.multi_agent_setup import (
+    check_agent_obs,
+    check_multi_agent_env,
+    check_stateless,
+    nobody_to_act_error,
+    nonfinite_error,
+    resolve_module_spec,
+    reward_without_obs_error,
+    unknown_module_error,
+)
+from tripod.env.runner_helpers import EnvError, check_positive_int
 
 __all__ = ["MultiAgentEnvRunner"]
 
@@ -97,25 +102,28 @@ class MultiAgentEnvRunner:
         self.envs: list[MultiAgentEnv] = []
         try:
             for _ in range(num_envs):
-                self.envs.append(self._check_env(creator()))
+                self.envs.append(check_multi_agent_env(self.env_name, creator()))
             self.module_spec, self.policy_mapping_fn = resolve_module_spec(
                 module_spec, module, self.envs[0], policy_mapping_fn, self.worker_index
             )
             if module is None:
                 module = dataclasses.replace(self.module_spec, inference_only=True).build()
             self.module = module
-            self._check_modules()
+            check_stateless(module)
         except BaseException:
             self.stop()
             raise
         self.module_ids = list(self.module.keys())
         self._mi = {mid: i for i, mid in enumerate(self.module_ids)}
-        subs = [self.module[mid] for mid in self.module_ids]
-        self._rows = [ModuleRows(m.observation_space, m.action_space) for m in subs]
-        self._plans: list[dict[tuple, tuple[OutputPlan, SampleBuffers]]] = [{} for _ in subs]
-        self._streams: list[dict[tuple[int, AgentID], int]] = [{} for _ in subs]
-        self._rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
-        self._noise: dict[int, tuple[np.ndarray, int]] = {}
+        rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
+        noise = GumbelPool(rng)
+        self._samplers = [
+            ModuleSampler(
+                mid, self.module[mid], noise, rng, clip_actions=clip_actions, validate=validate_module_outputs
+            )
+            for mid in self.module_ids
+        ]
+        self._rows = [sampler.rows for sampler in self._samplers]
         self._reset_seed = None if seed is None else int(seed) + 1000 * self.worker_index
         self._episodes: list[MultiAgentEpisode] = []
         self._slots: list[dict[AgentID, _Slot]] = []
@@ -126,30 +134,15 @@ class MultiAgentEnvRunner:
         self.num_env_steps_sampled_lifetime = 0
         self._new_metrics()
 
-    def _check_env(self, env: Any) -> MultiAgentEnv:
-        if not isinstance(env, MultiAgentEnv):
-            raise TypeError(
-                f"Env '{self.env_name}' created a {type(env).__name__}, not a tripod MultiAgentEnv (or a "
-                "PettingZoo env). The multi-agent runner needs per-agent dicts; for a single-agent gymnasium "
-                "env, drop .multi_agent() from the config."
-            )
-        return env
-
-    def _check_modules(self) -> None:
-        for module_id, sub in self.module.items():
-            if sub.is_stateful():
-                raise NotImplementedError(
-                    f"Module '{module_id}' ({type(sub).__name__}) is recurrent; the multi-agent runner does "
-                    "not carry recurrent states yet. Use a stateless module."
-                )
-
     # ------------------------------------------------------------------ episodes
     def _reset_all(self) -> None:
         for rows in self._rows:
             rows.clear()
-        self._episodes = [MultiAgentEpisode(e, self.worker_index) for e in range(self.num_envs)]
-        self._slots = [{} for _ in range(self.num_envs)]
-        self._pending = [[] for _ in range(self.num_envs)]
+        self._episodes, self._slots, self._pending = (
+            [None] * self.num_envs,
+            [{}] * self.num_envs,
+            [[]] * self.num_envs,
+        )
         for e in range(self.num_envs):
             seed = None if self._reset_seed is None else self._reset_seed + e
             self._reset_env(e, seed)
@@ -174,9 +167,7 @@ class MultiAgentEnvRunner:
         if mi is None:
             raise unknown_module_error(agent_id, module_id, self.module_ids)
         check_agent_obs(self.env_name, agent_id, module_id, self._rows[mi].observation_space, obs)
-        streams = self._streams[mi]
-        stream = streams.setdefault((e, agent_id), len(streams))
-        slot = self._slots[e][agent_id] = _Slot(agent_id, mi, stream)
+        slot = self._slots[e][agent_id] = _Slot(agent_id, mi, self._samplers[mi].stream(e, agent_id))
         episode.agent_returns[agent_id] = 0.0
         return slot
 
@@ -197,63 +188,43 @@ class MultiAgentEnvRunner:
             else:
                 paid += 1
                 returns[agent_id] += reward
-            rows = rows_of[slot.mi]
             if all_terminated or all_truncated or terminateds.get(agent_id) or truncateds.get(agent_id):
-                self._agent_done(
-                    slot, rows, agent_obs, reward, all_terminated or bool(terminateds.get(agent_id))
-                )
+                self._agent_done(slot, reward, all_terminated or bool(terminateds.get(agent_id)), agent_obs)
                 continue
+            rows = rows_of[slot.mi]
             if slot.row >= 0 and collect:
                 rows.close(slot.row, reward)
             slot.row = rows.add(slot.stream, agent_obs)
             pending.append(slot)
         if paid != len(rewards):
-            self._reward_without_obs(e, rewards, obs)
+            raise reward_without_obs_error(self.env_name, e, rewards, obs)
         if len(terminateds) > len(obs) + 1 or len(truncateds) > len(obs) + 1:
             self._done_without_obs(e, obs, terminateds, truncateds)
         if all_terminated or all_truncated:
             self._end_episode(e, all_terminated)
         elif not pending:
-            raise EnvError(
-                f"Env '{self.env_name}' (copy {e}) returned no observation for any agent that is not done, but "
-                "did not end the episode. Set terminateds['__all__'] (or truncateds['__all__']) to True when "
-                "the episode is over."
-            )
+            raise nobody_to_act_error(self.env_name, e)
 
-    def _agent_done(self, slot: _Slot, rows: ModuleRows, obs: Any, reward: float, terminated: bool) -> None:
-        """The agent's episode ended with this (last) observation."""
+    def _agent_done(self, slot: _Slot, reward: float, terminated: bool, obs: Any = None) -> None:
+        """The agent's episode ended (with ``obs``, its last observation, or without: it keeps its own)."""
         if slot.row >= 0 and self._collect:
+            rows = self._rows[slot.mi]
             rows.close(slot.row, reward, terminated, not terminated)
-            if not terminated:
+            if obs is not None and not terminated:
                 rows.final_obs[slot.row] = tree_map(np.array, obs)
         slot.row = -1
 
     def _done_without_obs(self, e: int, obs: dict, terminateds: dict, truncateds: dict) -> None:
-        """Close the rows of agents declared done without a last observation (they keep their own)."""
         for flags, terminated in ((terminateds, True), (truncateds, False)):
             for agent_id, done in flags.items():
                 slot = self._slots[e].get(agent_id)
-                if done and agent_id not in obs and slot is not None and slot.row >= 0:
-                    if self._collect:
-                        self._rows[slot.mi].close(slot.row, 0.0, terminated, not terminated)
-                    slot.row = -1
-
-    def _reward_without_obs(self, e: int, rewards: dict, obs: dict) -> None:
-        missing = [agent_id for agent_id in rewards if agent_id not in obs]
-        raise EnvError(
-            f"Env '{self.env_name}' (copy {e}) returned rewards for agents {missing} but no observation for them "
-            f"(observations came for {list(obs)}). An agent's reward must come together with its next "
-            "observation: accumulate the reward until the agent observes again (or ends its episode)."
-        )
+                if done and agent_id not in obs and slot is not None:
+                    self._agent_done(slot, 0.0, terminated)
 
     def _end_episode(self, e: int, terminated: bool) -> None:
-        episode = self._episodes[e]
         for slot in self._slots[e].values():  # agents that acted but got no last observation
-            if slot.row >= 0:
-                if self._collect:
-                    self._rows[slot.mi].close(slot.row, 0.0, terminated, not terminated)
-                slot.row = -1
-        self._record_episode(e, episode)
+            self._agent_done(slot, 0.0, terminated)
+        self._record_episode(e, self._episodes[e])
         self._reset_env(e)
 
     # ------------------------------------------------------------------ sampling
@@ -298,8 +269,9 @@ class MultiAgentEnvRunner:
         if self._needs_reset:
             self._reset_all()
         try:
-            for _ in range(num_steps):
-                self._env_step(explore, random_actions)
+            with torch.no_grad():
+                for _ in range(num_steps):
+                    self._env_step(explore, random_actions)
         except BaseException:
             self._needs_reset = True  # the envs moved on without us: start afresh next time
             raise
@@ -313,7 +285,7 @@ class MultiAgentEnvRunner:
             bad = rows.first_nonfinite_row()
             if bad is not None:
                 self._needs_reset = True
-                raise self._nonfinite_error(mi, bad)
+                raise nonfinite_error(self.env_name, rows, bad, self._samplers[mi])
             batch = rows.build_batch()
             if batch is not None:
                 batches[self.module_ids[mi]] = batch
@@ -323,19 +295,6 @@ class MultiAgentEnvRunner:
                 if slot.row >= 0:
                     slot.row = int(remaps[slot.mi][slot.row])
         return batches
-
-    def _nonfinite_error(self, mi: int, row: int) -> EnvError:
-        rows = self._rows[mi]
-        stream = int(rows.stream[row])
-        e, agent_id = next(k for k, s in self._streams[mi].items() if s == stream)
-        value = (
-            rows.rewards[row] if not np.isfinite(rows.rewards[row]) else tree_map(lambda x: x[row], rows.obs)
-        )
-        return EnvError(
-            f"Env '{self.env_name}' (copy {e}) returned a NaN or inf observation or reward for agent {agent_id!r} "
-            f"(module '{self.module_ids[mi]}'): {value!r}. Check the env's step()/reset() for divisions by zero "
-            "or overflows, or wrap the env to clean its outputs."
-        )
 
     def _env_step(self, explore: bool, random_actions: bool) -> None:
         """The hot loop body: one forward per module over all its waiting agents, then step every copy."""
@@ -350,17 +309,14 @@ class MultiAgentEnvRunner:
             if self._collect:
                 self._m_agent_steps[mi] += count
             if random_actions:
-                actions[mi] = self._random_actions(mi, count)
+                actions[mi] = self._samplers[mi].random_actions(self._collect)
             else:
                 batch[self.module_ids[mi]] = {Columns.OBS: rows.obs_input()}
-        if batch:
-            with torch.no_grad():
-                output = (self.module.forward_exploration if explore else self.module.forward_inference)(
-                    batch
-                )
+        if batch:  # the callers run this under torch.no_grad()
+            output = (self.module.forward_exploration if explore else self.module.forward_inference)(batch)
             for module_id in batch:
                 mi = self._mi[module_id]
-                actions[mi] = self._actions(mi, output[module_id], explore)
+                actions[mi] = self._samplers[mi].actions(output[module_id], explore, self._collect)
         for rows in rows_of:
             if self._collect:
                 rows.fwd_start = rows.size
@@ -380,57 +336,6 @@ class MultiAgentEnvRunner:
             self._episodes[e].env_steps += 1
             self._on_step(e, obs, rewards, terminateds, truncateds)
 
-    def _actions(self, mi: int, output: Any, explore: bool) -> list:
-        """Actions for the env from one module's output (validated once per batch size and output keys)."""
-        rows = self._rows[mi]
-        count = rows.size - rows.fwd_start
-        key = (explore, count, tuple(output) if isinstance(output, Mapping) else None)
-        entry = self._plans[mi].get(key)
-        if entry is None:
-            sub = self.module[self.module_ids[mi]]
-            try:
-                plan = OutputPlan(
-                    sub, output, explore=explore, num_envs=count, action_space=rows.action_space,
-                    stateful=False, clip_actions=self.clip_actions, validate=self.validate_module_outputs,
-                )  # fmt: skip
-            except ModuleOutputError as err:
-                raise ModuleOutputError(f"Module '{self.module_ids[mi]}': {err}") from None
-            bufs = SampleBuffers(1, count, rows.observation_space, rows.action_space, rng=self._rng)
-            if isinstance(rows.action_space, gym.spaces.Discrete):
-                bufs.scratch = np.empty((count, int(rows.action_space.n)), dtype=np.float32)
-            entry = self._plans[mi][key] = (plan, bufs)
-        plan, bufs = entry
-        if plan.kind == "fast_categorical" and explore:
-            noise = self._gumbel(count, int(rows.action_space.n))
-            logits = output[Columns.ACTION_DIST_INPUTS]
-            if self._collect and plan.logits_tensor and plan.offset is None and not plan.has_vf:
-                return rows.sample_categorical(logits, noise[0], plan)  # the common case, in fewer steps
-            bufs.new_round()
-            bufs.noise = noise
-        else:
-            bufs.new_round()
-        env_actions = plan.apply(output, 0, bufs)
-        if self._collect:
-            rows.record(rows.fwd_start, bufs, plan)
-        return _as_list(env_actions, count)
-
-    def _gumbel(self, count: int, num_actions: int) -> np.ndarray:
-        """``[1, count, num_actions]`` Gumbel noise, cut from a pool drawn in large blocks (one RNG call
-        per block). The caller may overwrite it: each piece is handed out once."""
-        pool, used = self._noise.get(num_actions, (None, 0))
-        if pool is None or used + count > pool.shape[0]:
-            pool, used = self._rng.gumbel(size=(max(8192, 64 * count), num_actions)).astype(np.float32), 0
-        self._noise[num_actions] = (pool, used + count)
-        return pool[None, used : used + count]
-
-    def _random_actions(self, mi: int, count: int) -> list:
-        rows = self._rows[mi]
-        acts = [rows.action_space.sample() for _ in range(count)]
-        if self._collect:
-            for i, act in enumerate(acts):
-                tree_write(rows.actions, rows.fwd_start + i, act)
-        return acts
-
     # ------------------------------------------------------------------ evaluation
     def _sample_episodes(self, num_episodes: int, explore: bool, random_actions: bool) -> dict[str, Any]:
         quota = np.full(self.num_envs, num_episodes // self.num_envs)
@@ -439,12 +344,13 @@ class MultiAgentEnvRunner:
         self._collect = False
         try:
             self._reset_all()
-            while (self._eval["done"] < quota).any():
-                self._env_step(explore, random_actions)
+            with torch.no_grad():
+                while (self._eval["done"] < quota).any():
+                    self._env_step(explore, random_actions)
             episodes = self._eval["episodes"]
         finally:
             self._collect, self._eval, self._needs_reset = True, None, True
-        return _episode_results(episodes)
+        return episode_results(episodes)
 
     # ------------------------------------------------------------------ metrics
     def _record_episode(self, e: int, episode: MultiAgentEpisode) -> None:
@@ -470,7 +376,7 @@ class MultiAgentEnvRunner:
         ``agent_episode_returns`` / ``module_episode_returns``, ``num_agent_steps_sampled``
         and ``num_module_steps_sampled`` ``{module_id: n}``. Evaluation is not included.
         """
-        metrics = _episode_results(self._m_episodes)
+        metrics = episode_results(self._m_episodes)
         metrics.update(
             num_env_steps_sampled=self._m_env_steps,
             num_agent_steps_sampled=int(sum(self._m_agent_steps)),
@@ -507,30 +413,3 @@ class MultiAgentEnvRunner:
         """Close the envs."""
         for env in self.envs:
             env.close()
-
-
-def _as_list(env_actions: Any, count: int) -> list:
-    """One env action per row: Python ints for discrete actions, fresh arrays otherwise."""
-    if isinstance(env_actions, np.ndarray):
-        if env_actions.ndim == 1 and env_actions.dtype.kind in "iu":
-            return env_actions.tolist()
-        return list(np.array(env_actions))
-    return [tree_map(lambda x, i=i: np.array(np.asarray(x)[i]), env_actions) for i in range(count)]
-
-
-def _episode_results(episodes: list[MultiAgentEpisode]) -> dict[str, Any]:
-    agent_returns: dict[str, list[float]] = defaultdict(list)
-    module_returns: dict[str, list[float]] = defaultdict(list)
-    for episode in episodes:
-        for agent_id, ret in episode.agent_returns.items():
-            agent_returns[str(agent_id)].append(ret)
-        for module_id, ret in episode.module_returns().items():
-            module_returns[module_id].append(ret)
-    out = episode_metrics([ep.get_return() for ep in episodes], [ep.env_steps for ep in episodes])
-    out.update(
-        agent_episode_returns=dict(agent_returns),
-        module_episode_returns=dict(module_returns),
-        agent_episode_returns_mean={k: float(np.mean(v)) for k, v in agent_returns.items()},
-        module_episode_returns_mean={k: float(np.mean(v)) for k, v in module_returns.items()},
-    )
-    return out

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from tripod.env.multi_agent_env import AgentID
 
-__all__ = ["MultiAgentEpisode"]
+__all__ = ["MultiAgentEpisode", "episode_results"]
 
 _IDS = itertools.count()
 
@@ -68,3 +71,29 @@ class MultiAgentEpisode:
 
     def __repr__(self) -> str:
         return f"MultiAgentEpisode(id_={self.id_!r}, agents={self.agent_ids}, env_steps={self.env_steps})"
+
+
+def episode_results(episodes: list[MultiAgentEpisode]) -> dict[str, Any]:
+    """Metrics of finished episodes: the single-agent runner's keys plus per-agent and per-module returns.
+
+    ``episode_return_*`` sum the agents' returns per episode, ``episode_len_mean`` counts
+    env steps; ``agent_episode_returns`` / ``module_episode_returns`` are ``{id: [returns]}``
+    (ids as strings) with their ``*_mean`` versions.
+    """
+    from tripod.env.runner_helpers import episode_metrics
+
+    agent_returns: dict[str, list[float]] = defaultdict(list)
+    module_returns: dict[str, list[float]] = defaultdict(list)
+    for episode in episodes:
+        for agent_id, ret in episode.agent_returns.items():
+            agent_returns[str(agent_id)].append(ret)
+        for module_id, ret in episode.module_returns().items():
+            module_returns[module_id].append(ret)
+    out = episode_metrics([ep.get_return() for ep in episodes], [ep.env_steps for ep in episodes])
+    out.update(
+        agent_episode_returns=dict(agent_returns),
+        module_episode_returns=dict(module_returns),
+        agent_episode_returns_mean={k: float(np.mean(v)) for k, v in agent_returns.items()},
+        module_episode_returns_mean={k: float(np.mean(v)) for k, v in module_returns.items()},
+    )
+    return out

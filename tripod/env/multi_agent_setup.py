@@ -17,6 +17,11 @@ from tripod.env.runner_helpers import spaces_compatible
 
 __all__ = [
     "check_agent_obs",
+    "check_multi_agent_env",
+    "check_stateless",
+    "nobody_to_act_error",
+    "nonfinite_error",
+    "reward_without_obs_error",
     "default_policy_mapping_fn",
     "make_default_mapping_fn",
     "resolve_module_spec",
@@ -171,3 +176,63 @@ def _fits(space: gym.Space, obs: Any) -> bool:
     if space.shape is not None and arr.shape != tuple(space.shape):
         return False
     return arr.dtype.kind in "biuf"
+
+
+# ---------------------------------------------------------------------- errors
+def check_multi_agent_env(env_name: str, env: Any) -> MultiAgentEnv:
+    """``env`` if it is a MultiAgentEnv, else a TypeError saying what to do."""
+    if not isinstance(env, MultiAgentEnv):
+        raise TypeError(
+            f"Env '{env_name}' created a {type(env).__name__}, not a tripod MultiAgentEnv (or a PettingZoo env). "
+            "The multi-agent runner needs per-agent dicts; for a single-agent gymnasium env, drop .multi_agent() "
+            "from the config."
+        )
+    return env
+
+
+def check_stateless(module: MultiRLModule) -> None:
+    """Raise NotImplementedError for recurrent sub-modules (the runner carries no recurrent state yet)."""
+    for module_id, sub in module.items():
+        if sub.is_stateful():
+            raise NotImplementedError(
+                f"Module '{module_id}' ({type(sub).__name__}) is recurrent; the multi-agent runner does not "
+                "carry recurrent states yet. Use a stateless module."
+            )
+
+
+def reward_without_obs_error(env_name: str, env_index: int, rewards: Mapping, obs: Mapping) -> Exception:
+    """The error for rewards paid to agents that got no observation."""
+    from tripod.env.runner_helpers import EnvError
+
+    missing = [agent_id for agent_id in rewards if agent_id not in obs]
+    return EnvError(
+        f"Env '{env_name}' (copy {env_index}) returned rewards for agents {missing} but no observation for them "
+        f"(observations came for {list(obs)}). An agent's reward must come together with its next "
+        "observation: accumulate the reward until the agent observes again (or ends its episode)."
+    )
+
+
+def nobody_to_act_error(env_name: str, env_index: int) -> Exception:
+    """The error for a step after which no agent can act although the episode goes on."""
+    from tripod.env.runner_helpers import EnvError
+
+    return EnvError(
+        f"Env '{env_name}' (copy {env_index}) returned no observation for any agent that is not done, but did "
+        "not end the episode. Set terminateds['__all__'] (or truncateds['__all__']) to True when the episode "
+        "is over."
+    )
+
+
+def nonfinite_error(env_name: str, rows: Any, row: int, sampler: Any) -> Exception:
+    """The error for a NaN/inf observation or reward in ``row`` of a module's log."""
+    from tripod.data.batch import tree_map
+    from tripod.env.runner_helpers import EnvError
+
+    env_index, agent_id = sampler.stream_owner(int(rows.stream[row]))
+    reward = rows.rewards[row]
+    value = reward if not np.isfinite(reward) else tree_map(lambda x: x[row], rows.obs)
+    return EnvError(
+        f"Env '{env_name}' (copy {env_index}) returned a NaN or inf observation or reward for agent "
+        f"{agent_id!r} (module '{sampler.module_id}'): {value!r}. Check the env's step()/reset() for divisions "
+        "by zero or overflows, or wrap the env to clean its outputs."
+    )

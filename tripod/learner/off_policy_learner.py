@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from tripod.algorithms.config import schedule_value
+from tripod.core.columns import Columns
 from tripod.core.rl_module.apis import TargetNetworkAPI
 from tripod.core.rl_module.rl_module import ModuleID
 from tripod.data.batch import tree_map
@@ -130,8 +131,8 @@ class OffPolicyLearner(Learner):
             opt.step()
             self._maybe_update_targets(mid)
             if return_td_errors:
-                out[mid] = self._td_errors[mid].detach().cpu().numpy()
-            self.num_env_steps_trained += int(data["rewards"].shape[0])
+                out[mid] = self._recorded_td_errors(mid)
+            self.num_env_steps_trained += int(data[Columns.REWARDS].shape[0])
         self.num_updates += 1
         self._updates_since_collect += 1
         return out
@@ -194,6 +195,15 @@ class OffPolicyLearner(Learner):
         """Keep this update's TD errors (``[B]``) for prioritized replay."""
         self._td_errors[module_id] = td_errors
 
+    def _recorded_td_errors(self, module_id: ModuleID) -> np.ndarray:
+        errors = self._td_errors.pop(module_id, None)
+        if errors is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.compute_loss_for_module() recorded no TD errors for module "
+                f"'{module_id}', which prioritized replay needs: call self.record_td_errors(module_id, td) there."
+            )
+        return errors.detach().cpu().numpy()
+
     def _maybe_update_targets(self, module_id: ModuleID) -> None:
         freq = self.config.target_network_update_freq
         if freq and self._env_steps - self._last_target_update[module_id] < freq:
@@ -217,18 +227,6 @@ class OffPolicyLearner(Learner):
                     torch._foreach_lerp_(floats_t, floats_m, tau)
             for t, m in zip(others_t, others_m):
                 t.copy_(m)
-
-    def _clip_gradients(self, params: list[torch.Tensor]) -> torch.Tensor | None:
-        clip = self.config.grad_clip
-        if clip is None or self.config.grad_clip_by != "global_norm":
-            return super()._clip_gradients(params)
-        # Same as torch.nn.utils.clip_grad_norm_, without its per-call overhead.
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return None
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        torch._foreach_mul_(grads, (clip / (norm + 1e-6)).clamp_(max=1.0))
-        return norm
 
     # ----------------------------------------------------------------- state
     def get_extra_state(self) -> dict[str, Any]:

@@ -5,39 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import nn
 
+from tripod.algorithms.off_policy_networks import (
+    OFF_POLICY_MODEL_DEFAULTS,
+    build_feature_net,
+    check_action_space,
+    run_sequential,
+)
 from tripod.core.columns import Columns
-from tripod.core.networks import MLP, build_encoder, resolve_model_config
+from tripod.core.networks import MLP, resolve_model_config
 from tripod.core.rl_module.apis import QNetAPI, TargetNetworkAPI
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 
 QF_PREDS = "qf_preds"
-#: The ``model_config`` defaults of the DQN and SAC modules where they differ from the PPO ones.
-OFF_POLICY_MODEL_DEFAULTS = {"fcnet_activation": "relu"}
-
-
-def check_action_space(algo: str, space: gym.Space, expected: type, hint: str) -> None:
-    """Raise a ValueError naming ``algo`` unless ``space`` is an instance of ``expected``."""
-    if not isinstance(space, expected):
-        raise ValueError(
-            f"{algo} needs a {expected.__name__} action space, but the env has {space!r} "
-            f"({type(space).__name__}). {hint}"
-        )
-
-
-def is_flat_float_box(space: gym.Space) -> bool:
-    """A 1-D float32 Box: observations go into the MLP as they are (no flattening step)."""
-    return isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.dtype == np.float32
-
-
-def build_feature_net(observation_space: gym.Space, cfg: dict) -> nn.Module:
-    """The ``fcnet_hiddens`` MLP (after a CNN or flattener where the observations need one)."""
-    if is_flat_float_box(observation_space):
-        return MLP(observation_space.shape[0], cfg["fcnet_hiddens"], activation=cfg["fcnet_activation"])
-    return build_encoder(observation_space, cfg).base
 
 
 class QNetwork(nn.Module):
@@ -62,14 +44,14 @@ class QNetwork(nn.Module):
         self.value = MLP(width, head, activation=act, out_dim=1) if dueling and not self.fused else None
 
     def forward(self, obs: Any) -> torch.Tensor:
-        features = self.encoder(obs)
-        out = self.advantage(features)
+        features = run_sequential(self.encoder, obs)
+        out = run_sequential(self.advantage, features)
         if not self.dueling:
             return out
         if self.fused:
             value, adv = out[..., :1], out[..., 1:]
         else:
-            value, adv = self.value(features), out
+            value, adv = run_sequential(self.value, features), out
         return value + adv - adv.mean(dim=-1, keepdim=True)
 
 

@@ -8,7 +8,8 @@ import gymnasium as gym
 import torch
 import torch.nn.functional as F
 
-from tripod.algorithms.dqn.default_dqn_rl_module import QF_PREDS, check_action_space
+from tripod.algorithms.dqn.default_dqn_rl_module import QF_PREDS
+from tripod.algorithms.off_policy_networks import check_action_space
 from tripod.core.columns import Columns
 from tripod.core.rl_module.apis import QNetAPI
 from tripod.core.rl_module.rl_module import ModuleID

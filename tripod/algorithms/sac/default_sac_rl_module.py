@@ -9,10 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from tripod.algorithms.dqn.default_dqn_rl_module import (
+from tripod.algorithms.off_policy_networks import (
     OFF_POLICY_MODEL_DEFAULTS,
     check_action_space,
     is_flat_float_box,
+    run_sequential,
 )
 from tripod.algorithms.sac.ensemble_mlp import EnsembleMLP
 from tripod.core.columns import Columns
@@ -91,7 +92,7 @@ class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
         return obs if self.flatten is None else self.flatten(obs)
 
     def _dist(self, batch: dict[str, Any]) -> Any:
-        return self.action_dist_cls.from_logits(self.pi(self._obs(batch)))
+        return self.action_dist_cls.from_logits(run_sequential(self.pi, self._obs(batch)))
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         with torch.no_grad():
@@ -102,7 +103,7 @@ class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
             return {Columns.ACTIONS: self._dist(batch).sample()}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {Columns.ACTION_DIST_INPUTS: self.pi(self._obs(batch))}
+        return {Columns.ACTION_DIST_INPUTS: run_sequential(self.pi, self._obs(batch))}
 
     # ------------------------------------------------------------------- APIs
     def _q(self, net: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tripod.algorithms.off_policy_networks import functional_activation
 from tripod.core.networks import get_activation
 
 __all__ = ["EnsembleMLP"]
@@ -53,6 +54,7 @@ class EnsembleMLP(nn.Module):
             self.register_parameter(f"bias{i}", nn.Parameter(bias))
             self._layer_names.append((f"weight{i}", f"bias{i}"))
         self.activation = get_activation(activation)()
+        self._act = functional_activation(self.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, in_dim]`` (same input for all members) or ``[E, B, in_dim]`` -> ``[E, B, out_dim]``."""
@@ -62,5 +64,5 @@ class EnsembleMLP(nn.Module):
         for i, (weight, bias) in enumerate(self._layer_names):
             x = torch.baddbmm(getattr(self, bias), x, getattr(self, weight))
             if i < last:
-                x = self.activation(x)
+                x = self._act(x)
         return x
