@@ -38,6 +38,7 @@ from tripod.env.runner_helpers import (
     random_row,
     sample_episodes,
 )
+from tripod.env.runner_state import RunnerStateMixin
 
 __all__ = ["DEFAULT_ROLLOUT_FRAGMENT_LENGTH", "EnvError", "EnvRunner", "SingleAgentEnvRunner"]
 
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ROLLOUT_FRAGMENT_LENGTH = 200
 
 
-class SingleAgentEnvRunner:
+class SingleAgentEnvRunner(RunnerStateMixin):
     """Samples a gymnasium vector env with an inference-only copy of an RL module.
 
     Args:
@@ -380,20 +381,6 @@ class SingleAgentEnvRunner:
         return metrics
 
     # ------------------------------------------------------------------ state
-    def get_state(self) -> dict[str, Any]:
-        """``{"rl_module": inference-only weights, "num_env_steps_sampled_lifetime": int}``."""
-        return {
-            "rl_module": self.module.get_state(inference_only=True),
-            "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
-        }
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Load module weights (under ``"rl_module"``) and counters from :meth:`get_state`."""
-        if "rl_module" in state:
-            self.module.set_state(state["rl_module"])
-        if "num_env_steps_sampled_lifetime" in state:
-            self.num_env_steps_sampled_lifetime = int(state["num_env_steps_sampled_lifetime"])
-
     def get_weights(self) -> dict[str, Any]:
         """The module's inference-only weights."""
         return self.module.get_state(inference_only=True)

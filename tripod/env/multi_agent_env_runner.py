@@ -35,6 +35,7 @@ from tripod.env.multi_agent_setup import (
     unknown_module_error,
 )
 from tripod.env.runner_helpers import EnvError, check_positive_int
+from tripod.env.runner_state import RunnerStateMixin
 
 __all__ = ["MultiAgentEnvRunner"]
 
@@ -51,7 +52,7 @@ class _Slot:
         self.agent_id, self.mi, self.stream, self.row = agent_id, mi, stream, -1
 
 
-class MultiAgentEnvRunner:
+class MultiAgentEnvRunner(RunnerStateMixin):
     """Samples ``num_envs`` copies of a multi-agent env with an inference-only MultiRLModule.
 
     Args:
@@ -387,20 +388,6 @@ class MultiAgentEnvRunner:
         return metrics
 
     # ------------------------------------------------------------------ state
-    def get_state(self) -> dict[str, Any]:
-        """``{"rl_module": {module_id: inference-only weights}, "num_env_steps_sampled_lifetime": int}``."""
-        return {
-            "rl_module": self.module.get_state(inference_only=True),
-            "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
-        }
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Load ``{"rl_module": {module_id: weights}}`` (modules not named keep theirs) and counters."""
-        if "rl_module" in state:
-            self.module.set_state(state["rl_module"])
-        if "num_env_steps_sampled_lifetime" in state:
-            self.num_env_steps_sampled_lifetime = int(state["num_env_steps_sampled_lifetime"])
-
     def get_spaces(self) -> tuple[dict[str, gym.Space], dict[str, gym.Space]]:
         """``({module_id: observation_space}, {module_id: action_space})``."""
         subs = {mid: self.module[mid] for mid in self.module_ids}
