@@ -66,3 +66,30 @@ def training_tensors(batch: dict[str, Any], *, normalize: bool, device: torch.de
 def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Mean of ``x`` over the rows where ``mask`` is 1 (all rows without a mask)."""
     return x.mean() if mask is None else (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def on_policy_training_batch(
+    module: Any,
+    batch: dict[str, Any],
+    *,
+    use_critic: bool,
+    gamma: float,
+    lambda_: float,
+    normalize: bool,
+    device: torch.device | str,
+) -> dict[str, Any]:
+    """A sampled [T, N] batch → flat training tensors with advantages and value targets."""
+    batch = dict(batch)
+    batch.update(
+        estimate_advantages(module, batch, use_critic=use_critic, gamma=gamma, lambda_=lambda_, device=device)
+    )
+    return training_tensors(batch, normalize=normalize, device=device)
+
+
+def train_action_dist(module: Any, fwd_out: dict[str, Any]) -> Any:
+    """The tripod distribution of ``forward_train``'s ``action_dist_inputs`` (logits or torch Distribution)."""
+    from tripod.core.distributions import make_action_dist
+
+    return make_action_dist(
+        fwd_out[Columns.ACTION_DIST_INPUTS], module.action_space, dist_cls=module.get_train_action_dist_cls()
+    )

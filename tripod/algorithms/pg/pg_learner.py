@@ -7,10 +7,9 @@ from typing import Any
 import torch
 
 from tripod.core.columns import Columns
-from tripod.core.distributions import make_action_dist
 from tripod.core.rl_module.apis import ValueFunctionAPI
 from tripod.core.rl_module.rl_module import ModuleID
-from tripod.learner.advantages import estimate_advantages, masked_mean, training_tensors
+from tripod.learner.advantages import masked_mean, on_policy_training_batch, train_action_dist
 from tripod.learner.learner import ENTROPY, POLICY_LOSS, TOTAL_LOSS, VF_LOSS, Learner
 
 
@@ -33,29 +32,22 @@ class PGLearner(Learner):
 
     def postprocess(self, module_id: ModuleID, batch: dict[str, Any]) -> dict[str, Any]:
         c = self.config
-        batch = dict(batch)
-        batch.update(
-            estimate_advantages(
-                self.module[module_id],
-                batch,
-                use_critic=self.uses_baseline(module_id),
-                gamma=c.gamma,
-                lambda_=1.0,
-                device=self.device,
-            )
+        return on_policy_training_batch(
+            self.module[module_id],
+            batch,
+            use_critic=self.uses_baseline(module_id),
+            gamma=c.gamma,
+            lambda_=1.0,
+            normalize=c.normalize_advantages,
+            device=self.device,
         )
-        return training_tensors(batch, normalize=c.normalize_advantages, device=self.device)
 
     def compute_loss_for_module(
         self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
         module = self.module[module_id]
         mask = batch.get(Columns.LOSS_MASK)
-        dist = make_action_dist(
-            fwd_out[Columns.ACTION_DIST_INPUTS],
-            module.action_space,
-            dist_cls=module.get_train_action_dist_cls(),
-        )
+        dist = train_action_dist(module, fwd_out)
         logp = dist.logp(batch[Columns.ACTIONS])
         policy_loss = -masked_mean(logp * batch[Columns.ADVANTAGES], mask)
         entropy = masked_mean(dist.entropy(), mask)

@@ -7,10 +7,9 @@ from typing import Any
 import torch
 
 from tripod.core.columns import Columns
-from tripod.core.distributions import make_action_dist
 from tripod.core.rl_module.apis import ValueFunctionAPI
 from tripod.core.rl_module.rl_module import ModuleID
-from tripod.learner.advantages import estimate_advantages, masked_mean, training_tensors
+from tripod.learner.advantages import masked_mean, on_policy_training_batch, train_action_dist
 from tripod.learner.learner import ENTROPY, POLICY_LOSS, TOTAL_LOSS, VF_LOSS, Learner
 
 
@@ -37,18 +36,15 @@ class PPOLearner(Learner):
                 "log-probability of each sampled action: return action_dist_inputs (logits or a torch "
                 "Distribution) from forward_exploration, not only actions."
             )
-        batch = dict(batch)
-        batch.update(
-            estimate_advantages(
-                self.module[module_id],
-                batch,
-                use_critic=c.use_critic,
-                gamma=c.gamma,
-                lambda_=c.lambda_,
-                device=self.device,
-            )
+        return on_policy_training_batch(
+            self.module[module_id],
+            batch,
+            use_critic=c.use_critic,
+            gamma=c.gamma,
+            lambda_=c.lambda_,
+            normalize=c.normalize_advantages,
+            device=self.device,
         )
-        return training_tensors(batch, normalize=c.normalize_advantages, device=self.device)
 
     # ------------------------------------------------------------------ loss
     def compute_loss_for_module(
@@ -56,11 +52,7 @@ class PPOLearner(Learner):
     ) -> torch.Tensor:
         module = self.module[module_id]
         mask = batch.get(Columns.LOSS_MASK)
-        dist = make_action_dist(
-            fwd_out[Columns.ACTION_DIST_INPUTS],
-            module.action_space,
-            dist_cls=module.get_train_action_dist_cls(),
-        )
+        dist = train_action_dist(module, fwd_out)
         logp = dist.logp(batch[Columns.ACTIONS])
         log_ratio = logp - batch[Columns.ACTION_LOGP]
         ratio = torch.exp(log_ratio)
