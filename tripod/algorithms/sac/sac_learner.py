@@ -21,6 +21,7 @@ from tripod.learner.optimizer_group import OptimizerGroup
 
 DISCOUNTS = "discounts"
 WEIGHTS = "weights"
+NEXT_ACTION_DIST_INPUTS = "next_action_dist_inputs"
 
 
 def q_preds(output: Any, module: Any, method: str) -> list[torch.Tensor]:
@@ -48,15 +49,6 @@ def frozen(params: list[torch.Tensor]) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def concat_obs(first: Any, second: Any) -> Any:
-    """``torch.cat`` of two observation batches along rows (nested dicts/tuples leaf by leaf)."""
-    if isinstance(first, dict):
-        return {k: concat_obs(v, second[k]) for k, v in first.items()}
-    if isinstance(first, tuple | list):
-        return type(first)(concat_obs(a, b) for a, b in zip(first, second, strict=True))
-    return torch.cat([first, second], dim=0)
-
-
 class SACLearner(OffPolicyLearner):
     """Soft actor-critic losses (Haarnoja et al. 2018), all from one batch and one backward pass.
 
@@ -77,6 +69,15 @@ class SACLearner(OffPolicyLearner):
         super().__init__(**kwargs)
         self.target_entropy = {
             mid: self._target_entropy(self.module[mid]) for mid in self.module_ids_to_train
+        }
+        # log|d action / d unit action| of the rescaling to the Box bounds: adding it measures
+        # log-probabilities in the [-1, 1] box, as SB3 and RLlib do, so that a target entropy of
+        # -|A| means the same whatever the bounds.
+        self.log_scale = {
+            mid: float(
+                np.log((self.module[mid].action_space.high - self.module[mid].action_space.low) / 2).sum()
+            )
+            for mid in self.module_ids_to_train
         }
 
     def _target_entropy(self, module: Any) -> float:
@@ -135,9 +136,15 @@ class SACLearner(OffPolicyLearner):
 
     # -------------------------------------------------------------------- loss
     def forward_for_loss(self, module_id: ModuleID, batch: dict[str, Any]) -> dict[str, Any]:
-        # One policy forward for s and s' together.
-        both = concat_obs(batch[Columns.OBS], batch[Columns.NEXT_OBS])
-        return self.module[module_id].forward_train({Columns.OBS: both})
+        """Policy logits for ``s`` (with gradients) and for ``s'`` (without: only the targets use them)."""
+        module = self.module[module_id]
+        out = module.forward_train({Columns.OBS: batch[Columns.OBS]})
+        with torch.no_grad():
+            out_next = module.forward_train({Columns.OBS: batch[Columns.NEXT_OBS]})
+        return {
+            Columns.ACTION_DIST_INPUTS: out[Columns.ACTION_DIST_INPUTS],
+            NEXT_ACTION_DIST_INPUTS: out_next[Columns.ACTION_DIST_INPUTS],
+        }
 
     def compute_loss_for_module(
         self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
@@ -148,17 +155,23 @@ class SACLearner(OffPolicyLearner):
     def sac_losses(
         self, module_id: ModuleID, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> dict[str, torch.Tensor]:
-        """``{"critic", "actor", "alpha"}`` losses; each reaches only its own parameters' gradients."""
+        """``{"critic", "actor", "alpha"}`` losses; each reaches only its own parameters' gradients.
+
+        Log-probabilities are measured in the [-1, 1] action box (``log_scale`` added), as in
+        SB3 and RLlib, so that ``target_entropy="auto"`` (``-|A|``) means the same for any bounds.
+        """
         module = self.module[module_id]
-        rows = batch[Columns.REWARDS].shape[0]
-        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-        actions, logp = dist.rsample_and_logp()  # rows [:B] for s, [B:] for s'
-        action_pi, logp_pi, logp_next = actions[:rows], logp[:rows], logp[rows:]
+        dist_cls, log_scale = module.get_train_action_dist_cls(), self.log_scale[module_id]
+        action_pi, logp_pi = dist_cls.from_logits(fwd_out[Columns.ACTION_DIST_INPUTS]).rsample_and_logp()
+        logp_pi = logp_pi + log_scale
         log_alpha = self.log_alpha[module_id]
         alpha = log_alpha.detach().exp()
 
         with torch.no_grad():
-            next_batch = {Columns.OBS: batch[Columns.NEXT_OBS], Columns.ACTIONS: actions[rows:]}
+            next_dist = dist_cls.from_logits(fwd_out[NEXT_ACTION_DIST_INPUTS])
+            action_next, logp_next = next_dist.sample_and_logp()
+            logp_next = logp_next + log_scale
+            next_batch = {Columns.OBS: batch[Columns.NEXT_OBS], Columns.ACTIONS: action_next}
             q_next = torch.min(
                 torch.stack(q_preds(module.forward_target(next_batch), module, "forward_target")), 0
             )[0]
