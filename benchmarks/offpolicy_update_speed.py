@@ -1,5 +1,7 @@
 """Learner updates per second of SAC (and DQN), tripod vs Stable-Baselines3, same network and batch.
 
+For DQN tripod runs without double Q-learning and dueling heads, like SB3's DQN.
+
 Each measurement runs in a fresh process with ``torch.set_num_threads(1)``: fill a replay
 buffer with 2000 Pendulum-v1 (CartPole-v1 for DQN) steps, then time blocks of gradient
 updates, each on a new batch sampled from the buffer (sampling, losses, backward, optimizer
@@ -32,6 +34,8 @@ def tripod_worker(algo: str, hidden: int, batch: int, updates: int) -> float:
         replay_buffer_capacity=100_000,
     ).reporting(min_sample_timesteps_per_iteration=2000)
     config.rl_module(model_config={"fcnet_hiddens": [hidden, hidden]})
+    if algo == "dqn":  # SB3's DQN: one Q head, max over the target network's Q values
+        config.training(double_q=False, dueling=False)
     algo_ = config.build_algo()
     algo_.train()  # 2000 steps; learning starts at the end
     learner, buffer = algo_.learner, algo_.replay_buffer

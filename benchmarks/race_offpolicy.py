@@ -8,7 +8,8 @@ SB3 with its rl-zoo hyperparameters (benchmarks/_sb3_race.py). Both use one torc
 the same stop rule and evaluation cadence (evaluation time counts), 3 seeds each, alternating,
 one run. A greedy evaluation is used because DQN's training return on CartPole (with
 epsilon-greedy actions, and DQN's well-known collapses) rarely averages 475 over 100 episodes.
-Then SAC learner updates/s at batch 256 for both libraries (benchmarks/offpolicy_update_speed.py).
+Then learner updates/s for both libraries (benchmarks/offpolicy_update_speed.py): SAC at batch 256,
+DQN at batch 64, each with 256- and 64-unit networks.
 
     python benchmarks/race_offpolicy.py [--seeds 0 1 2] [--only dqn|sac] [--no-speed]
 
@@ -50,6 +51,11 @@ if __name__ == "__main__":
             timeout=1800,
         )
         print(flush=True)
-    if not args.no_speed and args.only in (None, "sac"):
-        cmd = [sys.executable, str(HERE / "offpolicy_update_speed.py"), "--hidden", "256", "64", "--batch", "256"]
-        subprocess.run(cmd, check=True)
+    speed = {
+        "sac": ["--hidden", "256", "64", "--batch", "256"],
+        "dqn": ["--hidden", "64", "256", "--batch", "64"],
+    }
+    for algo, extra in speed.items():
+        if not args.no_speed and args.only in (None, algo):
+            cmd = [sys.executable, str(HERE / "offpolicy_update_speed.py"), "--algo", algo, *extra]
+            subprocess.run(cmd, check=True)

@@ -80,7 +80,7 @@ def test_resume_with_a_missing_buffer_is_a_one_line_error(trained, tmp_path):
     assert "has no replay buffer" in proc.stderr and "checkpoint_replay_buffer=false" in proc.stderr
     proc = tripod("train", "--resume", run, "--stop-steps", 1250, "--set", "checkpoint_replay_buffer=false")
     assert proc.returncode == 0, proc.stderr
-    assert "resuming with an empty replay buffer" in proc.stderr
+    assert "is missing; training continues with an empty replay buffer" in proc.stderr
 
 
 def test_evaluate_a_checkpoint(trained):

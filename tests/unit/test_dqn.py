@@ -268,7 +268,9 @@ def test_resume_without_the_replay_buffer_file(tmp_path, caplog):
         Algorithm.from_checkpoint(path)
     with caplog.at_level(logging.WARNING):
         restored = Algorithm.from_checkpoint(path, config_overrides={"checkpoint_replay_buffer": False})
-    assert "resuming with an empty replay buffer" in caplog.text
+    assert (
+        "replay_buffer.safetensors is missing; training continues with an empty replay buffer" in caplog.text
+    )
     assert len(restored.replay_buffer) == 0
     result = restored.train()  # learning waits until the buffer holds a batch again
     assert (
@@ -296,3 +298,16 @@ def test_a_module_own_target_update_rule_is_used():
     )
     algo.train()
     assert CountingTargets.calls == [0.25] * 25  # after every one of the 25 updates
+
+
+def test_checkpoint_saved_without_a_buffer_restores_quietly(tmp_path, caplog):
+    algo = tiny().build_algo()  # checkpoint_replay_buffer=False: the default
+    algo.train()
+    path = algo.save_to_path(tmp_path / "ckpt")
+    assert not (tmp_path / "ckpt" / "replay_buffer.safetensors").exists()
+    with caplog.at_level(logging.WARNING):
+        restored = Algorithm.from_checkpoint(path)
+    assert caplog.text == "" and len(restored.replay_buffer) == 0
+    with caplog.at_level(logging.WARNING):  # now asking for buffers: warned, not an error
+        Algorithm.from_checkpoint(path, config_overrides={"checkpoint_replay_buffer": True})
+    assert "saved without its replay buffer" in caplog.text

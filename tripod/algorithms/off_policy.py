@@ -171,12 +171,9 @@ class OffPolicyAlgorithm(Algorithm):
         buffer, steps = self.replay_buffer, self.num_env_steps_sampled_lifetime
         prioritized = isinstance(buffer, PrioritizedReplayBuffer)
         beta = schedule_value(c.prioritized_replay_beta, steps)
+        extra = {"beta": beta} if prioritized else {}
         for _ in range(num_updates):
-            sample = (
-                buffer.sample(c.train_batch_size_per_learner, beta=beta)
-                if prioritized
-                else (buffer.sample(c.train_batch_size_per_learner))
-            )
+            sample = buffer.sample(c.train_batch_size_per_learner, **extra)
             td = self.learner.update_from_replay(
                 {DEFAULT_MODULE_ID: sample},
                 num_env_steps_sampled_lifetime=steps,
@@ -192,8 +189,12 @@ class OffPolicyAlgorithm(Algorithm):
 
     # ------------------------------------------------------------ checkpoints
     def get_state(self) -> dict[str, Any]:
-        """The base counters plus the fractional update credit."""
-        return {**super().get_state(), "update_credit": self._update_credit}
+        """The base counters, the fractional update credit and whether the buffer is saved too."""
+        return {
+            **super().get_state(),
+            "update_credit": self._update_credit,
+            "replay_buffer_saved": bool(self.config.checkpoint_replay_buffer),
+        }
 
     def save_extra_state(self, directory: str) -> None:
         """Write the replay buffer into a checkpoint when ``checkpoint_replay_buffer`` is set."""
@@ -203,8 +204,9 @@ class OffPolicyAlgorithm(Algorithm):
     def restore_extra_state(self, directory: str, state: dict[str, Any]) -> None:
         """Restore the update credit and, if the checkpoint has one, the replay buffer.
 
-        A checkpoint without a buffer resumes with an empty one (and a warning) —
-        unless ``checkpoint_replay_buffer`` is set, which makes that an error.
+        A checkpoint whose buffer file is missing resumes with an empty buffer and a
+        warning — or fails if ``checkpoint_replay_buffer`` is set. A checkpoint saved
+        without a buffer (the default) resumes with an empty one quietly.
         """
         self._update_credit = float(state.get("update_credit", 0.0))
         path = os.path.join(directory, f"{REPLAY_BUFFER_STATE}.safetensors")
@@ -216,15 +218,21 @@ class OffPolicyAlgorithm(Algorithm):
                     f"{directory}: the saved replay buffer does not fit this run: {err}"
                 ) from err
             return
-        if self.config.checkpoint_replay_buffer:
+        saved = state.get("replay_buffer_saved", self.config.checkpoint_replay_buffer)
+        if saved and self.config.checkpoint_replay_buffer:
             raise CheckpointError(
                 f"{directory} has no replay buffer ({REPLAY_BUFFER_STATE}.safetensors is missing), but "
                 "checkpoint_replay_buffer=True needs it to resume. Restore the file, or resume with an empty "
                 "buffer by overriding checkpoint_replay_buffer=False (CLI: --set checkpoint_replay_buffer=false)."
             )
-        logger.warning(
-            "%s has no replay buffer file: resuming with an "
-            "empty replay buffer; updates restart once it holds %d transitions.",
-            directory,
-            self.config.train_batch_size_per_learner,
+        message = (
+            "%s: %s; training continues with an empty replay buffer (updates restart once it holds %d "
+            "transitions)."
         )
+        what = (
+            f"the replay buffer file {REPLAY_BUFFER_STATE}.safetensors is missing"
+            if saved
+            else "the checkpoint was saved without its replay buffer (checkpoint_replay_buffer=False)"
+        )
+        log = logger.warning if saved or self.config.checkpoint_replay_buffer else logger.info
+        log(message, directory, what, self.config.train_batch_size_per_learner)

@@ -92,7 +92,9 @@ class DQN(OffPolicyAlgorithm):
 
     def before_sample(self) -> None:
         # The runner's module reads this attribute in _forward_exploration.
-        self.env_runner.module.epsilon = self.current_epsilon()
+        module = getattr(self.env_runner, "module", None)
+        if module is not None:
+            module.epsilon = self.current_epsilon()
 
     def exploration_metrics(self) -> dict[str, float]:
         return {**super().exploration_metrics(), "epsilon": self.current_epsilon()}
