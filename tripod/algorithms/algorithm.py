@@ -80,15 +80,20 @@ class Algorithm:
             from tripod.algorithms.multi_agent import resolve_spec
 
             return resolve_spec(self)
+        spec = self._spec_with_defaults()
+        spec.observation_space = spec.observation_space or obs_space
+        spec.action_space = spec.action_space or act_space
+        spec.inference_only = False
+        return spec
+
+    def _spec_with_defaults(self) -> RLModuleSpec:
+        """A copy of the user's spec with the default module class and model_config filled in."""
         user = self.config.rl_module_spec
         spec = dataclasses.replace(user) if user is not None else RLModuleSpec()
         if spec.module_class is None:
             spec.module_class = self.default_module_class
-        spec.observation_space = spec.observation_space or obs_space
-        spec.action_space = spec.action_space or act_space
         if spec.model_config is None:
             spec.model_config = self.default_model_config(spec.module_class)
-        spec.inference_only = False
         return spec
 
     def _make_env_runner(self, *, seed: int | None, worker_index: int = 0, module_spec=None):
@@ -100,12 +105,7 @@ class Algorithm:
             return make_env_runner(self, seed=seed, worker_index=worker_index)
         c = self.config
         if module_spec is None:
-            spec = dataclasses.replace(c.rl_module_spec) if c.rl_module_spec is not None else RLModuleSpec()
-            if spec.module_class is None:
-                spec.module_class = self.default_module_class
-            if spec.model_config is None:
-                spec.model_config = self.default_model_config(spec.module_class)
-            module_spec = spec
+            module_spec = self._spec_with_defaults()
         fragment = c.rollout_fragment_length
         if fragment == "auto":
             fragment = max(1, c.train_batch_size_per_learner // c.num_envs_per_env_runner)
