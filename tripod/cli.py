@@ -17,6 +17,7 @@ import argparse
 import ast
 import copy
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ _USER_ERRORS = (
     ("tripod.algorithms.config", "ConfigError"),
     ("tripod.utils.checkpoint", "CheckpointError"),
     ("tripod.env.env_creation", "EnvCreationError"),
+    ("tripod.env.env_checks", "EnvAPIError"),
+    ("tripod.core.rl_module.validation", "ModuleOutputError"),
     ("gymnasium.error", "Error"),
 )
 
@@ -82,6 +85,8 @@ def parse_overrides(items: list[str] | None, base: dict[str, Any]) -> dict[str, 
         field, *path = key.strip().split(".")
         value = parse_value(text)
         if path:
+            if field not in base and field not in values:
+                raise CliError(f"--set {key}: there is no setting '{field}'.{_did_you_mean(field, base)}")
             tree = values.get(field, copy.deepcopy(base.get(field)))
             if not isinstance(tree, dict):
                 raise CliError(f"--set {key}: '{field}' is not a dict setting, so it has no '{path[0]}'.")
@@ -92,6 +97,13 @@ def parse_overrides(items: list[str] | None, base: dict[str, Any]) -> dict[str, 
             value = tree
         values[field] = value
     return values
+
+
+def _did_you_mean(name: str, base: dict[str, Any]) -> str:
+    from tripod.algorithms.config_checks import suggest
+
+    close = suggest(name, [k for k in base if k != "config_class"])
+    return f" Did you mean '{close}'?" if close else ""
 
 
 def _check_env(env_id: str) -> None:
@@ -153,29 +165,67 @@ def _resumed_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
     checkpoint = CheckpointManager(run_path / "checkpoints").latest()
     if checkpoint is None:
         raise CliError(f"cannot resume: no checkpoint in {run_path / 'checkpoints'}.")
-    overrides = _cli_overrides(args, read_metadata(checkpoint)["config"])
-    algo = Algorithm.from_checkpoint(checkpoint, config_overrides=overrides)
+    saved = read_metadata(checkpoint).get("config")
+    if not isinstance(saved, dict):
+        raise CliError(f"{checkpoint}/metadata.json is damaged: it holds no 'config' object.")
+    overrides = _cli_overrides(args, saved)
+    _check_same_env(run_path, saved.get("env"), args.env, overrides)
+    if args.env:  # the same env, named by the user: load it even where it is a module reference
+        overrides.setdefault("env", args.env)
+    algo = Algorithm.from_checkpoint(checkpoint, config_overrides=overrides, trusted=args.trust_checkpoint)
     algo_name = algorithm_name(type(algo.config))
     if args.algo and get_config_class(args.algo) is not type(algo.config):
+        algo.stop()
         raise CliError(f"{run_path} is a {algo_name} run, not {args.algo}.")
-    if args.env and args.env != algo.config.env:
-        raise CliError(f"{run_path} trains on {algo.config.env}, not {args.env}.")
     print(f"Resuming {run_path} from {checkpoint.name} (iteration {algo.iteration}).")
     return algo, run_path, algo_name
 
 
+def _check_same_env(run_path: Path, saved_env: Any, env_arg: str | None, overrides: dict[str, Any]) -> None:
+    """A resumed run keeps its env: refuse ENV or ``--set env=...`` naming another one, naming both."""
+    saved = saved_env if isinstance(saved_env, str) else json.dumps(saved_env)
+    for given, how in (
+        (env_arg, f"ENV {env_arg}"),
+        (overrides.get("env"), f"--set env={overrides.get('env')}"),
+    ):
+        if given is not None and given != saved_env:
+            raise CliError(
+                f"{run_path} trains on {saved}, not {given} ({how}): a resumed run keeps its env. Start a new "
+                f"run for {given} (tripod train ALGO {given}), or resume without changing the env."
+            )
+
+
+def _open_run(algo: Any, run_path: Path, args: argparse.Namespace) -> Any:
+    """The locked run directory, or a one-line error (the algorithm is stopped then)."""
+    from tripod.utils.run_dir import RunDir, RunDirError
+
+    try:
+        run = RunDir(run_path, keep_checkpoints=args.keep_checkpoints)
+        run.lock()
+        run.checkpoints.recover()
+    except (RunDirError, OSError) as err:
+        algo.stop()
+        raise CliError(str(err)) from err
+    return run
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``tripod train``: see ``tripod train --help``."""
+    from tripod.utils.run_dir import RunDirError, check_run_dir
+
+    target = args.resume or args.out
     try:
+        if target:  # fail at once, before building anything: in use by another run, or not a run
+            check_run_dir(target, existing_run_ok=bool(args.resume))
         algo, run_path, algo_name = (_resumed_run if args.resume else _new_run)(args)
-    except _user_errors() as err:
+    except (*_user_errors(), RunDirError) as err:
         raise CliError(str(err)) from err
 
+    from tripod.utils.checkpoint import CheckpointSaveError
     from tripod.utils.progress import ProgressDisplay, is_interactive
-    from tripod.utils.run_dir import RunDir
     from tripod.utils.train_run import StopCriteria, format_summary, train_run
 
-    run = RunDir(run_path, keep_checkpoints=args.keep_checkpoints)
+    run = _open_run(algo, run_path, args)
     if args.resume:
         run.truncate_metrics(algo.iteration)  # rows logged after the checkpoint are trained again
     env_id = algo.config.env if isinstance(algo.config.env, str) else repr(algo.config.env)
@@ -210,18 +260,47 @@ def cmd_train(args: argparse.Namespace) -> int:
             summary={"algo": algo_name, "env": env_id, "resumed": bool(args.resume)},
             plot_title=f"{algo_name} on {env_id}",
         )
+    except (CheckpointSaveError, *_user_errors()) as err:  # e.g. an env that breaks its API mid-run
+        last = run.checkpoints.latest()
+        kept = f"the last checkpoint is {last}" if last else "no checkpoint was written"
+        raise CliError(f"{err}. Training stopped at iteration {algo.iteration}; {kept}.") from err
     finally:
+        run.unlock()
         algo.stop()
     print(format_summary(summary))
     return EXIT_INTERRUPT if summary["stopped_by"] == "interrupt" else 0
 
 
 # ------------------------------------------------------------------ evaluate / export
-def _load_algo(path: str, overrides: dict[str, Any] | None = None) -> Any:
+def _load_algo(
+    path: str, overrides: dict[str, Any] | None = None, args: argparse.Namespace | None = None
+) -> Any:
+    """The algorithm in checkpoint (or run directory) ``path``, with ``--module``/``--trust-checkpoint``."""
     from tripod.algorithms.algorithm import Algorithm
     from tripod.utils.run_dir import resolve_checkpoint
 
-    return Algorithm.from_checkpoint(resolve_checkpoint(path), config_overrides=overrides)
+    module_class = _module_class(args.module) if args is not None and args.module else None
+    trusted = bool(args is not None and args.trust_checkpoint)
+    if args is not None and args.env:  # the user named it: a reference they chose, not the checkpoint's
+        _check_env(args.env)
+        overrides = {**(overrides or {}), "env": args.env}
+    return Algorithm.from_checkpoint(
+        resolve_checkpoint(path), config_overrides=overrides, module_class=module_class, trusted=trusted
+    )
+
+
+def _module_class(ref: str) -> type:
+    """The RLModule class ``--module pkg.mod:Class`` names (imported: the user named it)."""
+    from tripod.core.rl_module.rl_module import RLModule
+    from tripod.utils.checkpoint import ClassImportError, import_class
+
+    try:
+        cls = import_class(ref)
+    except ClassImportError as err:
+        raise CliError(f"--module {ref}: {err}") from err
+    if not issubclass(cls, RLModule):
+        raise CliError(f"--module {ref}: {cls.__name__} is not an RLModule subclass.")
+    return cls
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -237,7 +316,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except ImportError as err:
             raise CliError("--video needs moviepy to write videos: pip install moviepy") from err
     try:
-        algo = _load_algo(args.checkpoint, None if args.seed is None else {"seed": args.seed})
+        algo = _load_algo(args.checkpoint, None if args.seed is None else {"seed": args.seed}, args)
         if render is None:
             ev = algo.evaluate(args.episodes)["env_runners"]
             returns_mean, returns_std, n = (
@@ -263,15 +342,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_export_target(args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` that would replace the source or files tripod did not write."""
+    from tripod.utils.checkpoint import OverwriteError, check_replaceable
+
+    source, out = Path(args.checkpoint).resolve(), Path(args.out).resolve()
+    if out == source or source in out.parents or out in source.parents:
+        raise CliError(
+            f"--out {args.out} is {args.checkpoint} itself, inside it or contains it; export to a directory "
+            "outside the checkpoint and its run directory."
+        )
+    try:
+        check_replaceable(out, kinds=("rl_module", "multi_rl_module"), overwrite=args.overwrite)
+    except OverwriteError as err:
+        raise CliError(
+            str(err).replace("pass overwrite=True (CLI: --overwrite)", "pass --overwrite")
+        ) from err
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """``tripod export``: write the trained module alone (``RLModule.from_checkpoint`` loads it)."""
+    from tripod.utils.checkpoint import CheckpointSaveError, OverwriteError
+
+    _check_export_target(args)
     try:
-        algo = _load_algo(args.checkpoint)
+        algo = _load_algo(args.checkpoint, None, args)
     except _user_errors() as err:
         raise CliError(str(err)) from err
     module = algo.get_module()
-    path = module.save_to_path(args.out)
-    algo.stop()
+    try:
+        path = module.save_to_path(args.out, overwrite=args.overwrite)
+    except (OverwriteError, CheckpointSaveError) as err:
+        raise CliError(
+            str(err).replace("pass overwrite=True (CLI: --overwrite)", "pass --overwrite")
+        ) from err
+    finally:
+        algo.stop()
     print(
         f"Exported {type(module).__name__} to {path}. Load it with RLModule.from_checkpoint({str(path)!r})."
     )
@@ -292,12 +398,89 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def _finite_float(*, above: float | None = None):
+    """An argparse type: a finite float, greater than ``above`` when given."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"must be > {above:g}, got {text}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed in [0, 2**63 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"must be an int in [0, 2**63 - 1], got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tripod`` command."""
     parser = argparse.ArgumentParser(prog="tripod", description="Train, evaluate and export RL modules.")
     parser.add_argument("--version", action="version", version=f"tripod {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train_parser(sub)
 
+    evaluate = sub.add_parser("evaluate", help="run greedy episodes from a checkpoint")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
+    evaluate.add_argument("--episodes", type=_int_at_least(1), default=10)
+    evaluate.add_argument("--seed", type=_seed)
+    evaluate.add_argument("--render", choices=["rgb_array", "human"])
+    evaluate.add_argument("--video", metavar="DIR", help="record videos to DIR (needs moviepy)")
+    _add_loading_flags(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    export = sub.add_parser("export", help="write a checkpoint's module alone")
+    export.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
+    export.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory")
+    export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a previous tripod export at --out (never a directory of other files)",
+    )
+    _add_loading_flags(export)
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def _add_trust_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="let loading import the classes and functions the checkpoint names (only for checkpoints "
+        "you trust; see docs/checkpoints.md)",
+    )
+
+
+def _add_loading_flags(parser: argparse.ArgumentParser) -> None:
+    """``--env``, ``--module`` and ``--trust-checkpoint``: what loading a checkpoint may use."""
+    parser.add_argument(
+        "--env",
+        metavar="ENV",
+        help="the env to use instead of the saved one, e.g. for a 'pettingzoo:...' or 'module:EnvId' env "
+        "that loading does not import by itself",
+    )
+    parser.add_argument(
+        "--module",
+        metavar="PKG.MOD:CLASS",
+        help="the RLModule class to build (for a checkpoint whose module class is defined in a script)",
+    )
+    _add_trust_flag(parser)
+
+
+def _add_train_parser(sub: Any) -> None:
     train = sub.add_parser(
         "train",
         help="train an algorithm on an environment",
@@ -306,7 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("algo", nargs="?", metavar="ALGO", help=f"one of: {', '.join(known_algorithms())}")
     train.add_argument("env", nargs="?", metavar="ENV", help="a gymnasium env id, e.g. CartPole-v1")
     train.add_argument(
-        "--stop-return", metavar="R", type=float, help="stop when the mean training return reaches this"
+        "--stop-return",
+        metavar="R",
+        type=_finite_float(),
+        help="stop when the mean training return reaches this",
     )
     train.add_argument(
         "--stop-steps", metavar="N", type=_int_at_least(1), help="stop after this many env steps"
@@ -315,9 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop-iters", metavar="N", type=_int_at_least(1), help="stop after this many iterations"
     )
     train.add_argument(
-        "--stop-time", metavar="S", type=float, help="stop after this many seconds of training"
+        "--stop-time",
+        metavar="S",
+        type=_finite_float(above=0),
+        help="stop after this many seconds of training",
     )
-    train.add_argument("--seed", metavar="S", type=int, help="random seed")
+    train.add_argument("--seed", metavar="S", type=_seed, help="random seed (an int in [0, 2**63 - 1])")
     train.add_argument("--num-envs", metavar="N", type=_int_at_least(1), help="environments per env runner")
     train.add_argument("--out", metavar="DIR", help="run directory (default: runs/ALGO-ENV-TIMESTAMP)")
     train.add_argument(
@@ -358,21 +547,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="without a live display, print every N iterations",
     )
+    _add_trust_flag(train)
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="run greedy episodes from a checkpoint")
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
-    evaluate.add_argument("--episodes", type=_int_at_least(1), default=10)
-    evaluate.add_argument("--seed", type=int)
-    evaluate.add_argument("--render", choices=["rgb_array", "human"])
-    evaluate.add_argument("--video", metavar="DIR", help="record videos to DIR (needs moviepy)")
-    evaluate.set_defaults(func=cmd_evaluate)
 
-    export = sub.add_parser("export", help="write a checkpoint's module alone")
-    export.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
-    export.add_argument("--out", required=True, metavar="DIR")
-    export.set_defaults(func=cmd_export)
-    return parser
+def _cli_hint(err: BaseException) -> str:
+    """For a refused checkpoint reference: the command-line ways to name the object yourself."""
+    cause = err.__cause__
+    if type(cause).__name__ != "UntrustedCheckpointError":
+        return ""
+    return (
+        " On the command line, name it yourself: --env ENV for an env, --module PKG.MOD:CLASS for a "
+        "module class (tripod train ALGO ENV --resume RUN for a resumed run)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CliError, UnknownAlgorithmError) as err:
-        print(f"tripod: error: {err}", file=sys.stderr)
+        print(f"tripod: error: {err}{_cli_hint(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("tripod: interrupted", file=sys.stderr)

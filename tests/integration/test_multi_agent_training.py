@@ -17,6 +17,7 @@ from tripod.algorithms.pg import PGConfig
 from tripod.algorithms.ppo import DefaultPPOTorchRLModule, PPOConfig
 from tripod.core import Columns, MultiRLModuleSpec, RLModule, RLModuleSpec
 from tripod.env.examples import CartPoleHeuristicModule, MultiAgentCartPole
+from tripod.utils.checkpoint import CheckpointError
 
 SMALL = {"train_batch_size_per_learner": 256, "minibatch_size": 128, "num_epochs": 2}
 
@@ -120,7 +121,9 @@ def test_checkpoint_holds_every_module_and_restores_any_one_alone(tmp_path):
     heuristic = RLModule.from_checkpoint(path / "module" / "p1")
     assert isinstance(heuristic, CartPoleHeuristicModule)
 
-    restored = Algorithm.from_checkpoint(path)
+    with pytest.raises(CheckpointError, match=r"'policy_mapping_fn' function .*map_by_index' was not loaded"):
+        Algorithm.from_checkpoint(path)  # a function is never called unless passed in (or trusted=True)
+    restored = Algorithm.from_checkpoint(path, config_overrides={"policy_mapping_fn": map_by_index})
     assert restored.is_multi_agent and set(restored.learner.module.keys()) == {"p0", "p1"}
     for k, v in algo.get_module("p0").state_dict().items():
         assert torch.equal(restored.get_module("p0").state_dict()[k], v)

@@ -15,6 +15,7 @@ from gymnasium import spaces
 from tripod.utils.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
+    OverwriteError,
     atomic_directory,
     class_path,
     flatten_state,
@@ -277,17 +278,20 @@ def test_atomic_directory_creates_and_replaces(tmp_path):
     target = tmp_path / "ckpt"
     with atomic_directory(target) as tmp:
         assert tmp.parent == tmp_path and not target.exists()
-        (tmp / "a.txt").write_text("old")
-    assert (target / "a.txt").read_text() == "old"
-    with atomic_directory(target) as tmp:
-        (tmp / "b.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+        write_metadata(tmp, {"kind": "test"})
+        (tmp / "a.json").write_text("1")
+    assert (target / "a.json").read_text() == "1"
+    with atomic_directory(target) as tmp:  # a tripod checkpoint is replaced
+        write_metadata(tmp, {"kind": "test"})
+        (tmp / "b.json").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["b.json", "metadata.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no temp dir or backup left behind
 
 
 def test_atomic_directory_keeps_old_checkpoint_when_body_raises(tmp_path):
     target = tmp_path / "ckpt"
     with atomic_directory(target) as tmp:
+        write_metadata(tmp, {"kind": "test"})
         save_state(tmp, "state", {"w": torch.ones(3)})
     with pytest.raises(RuntimeError, match="boom"), atomic_directory(target) as tmp:
         save_state(tmp, "state", {"w": torch.zeros(3)})
@@ -298,7 +302,10 @@ def test_atomic_directory_keeps_old_checkpoint_when_body_raises(tmp_path):
 
 def test_atomic_directory_refuses_to_replace_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(NotADirectoryError), atomic_directory(tmp_path / "f"):
+    with (
+        pytest.raises(OverwriteError, match="exists and is not a directory"),
+        atomic_directory(tmp_path / "f"),
+    ):
         pass
     assert (tmp_path / "f").read_text() == "x"
 

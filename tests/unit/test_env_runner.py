@@ -28,7 +28,7 @@ class CountingEnv(gym.Env):
 
     def __init__(self, config=None):
         self.config = dict(config or {})
-        self.observation_space = gym.spaces.Box(-1e6, 1e6, (3,), np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)  # a restarted env's id is its (large) seed
         self.action_space = gym.spaces.Discrete(2)
         self.env_id, self.episode, self.t = 0, -1, 0
 
@@ -473,16 +473,18 @@ def test_env_exception_with_restart_keeps_sampling():
     runner = _runner(CountingEnv, num_envs=2, env_config=config, restart_failed_sub_environments=True)
     batch = runner.sample(num_timesteps=12)  # T = 6; the crash happens at row 1
     assert batch[OBS].shape == (6, 2, 3)
-    np.testing.assert_array_equal(batch[Columns.LOSS_MASK][:, 0], [1, 0, 1, 1, 1, 1])
-    assert batch[Columns.TRUNCATEDS][1].all()
-    np.testing.assert_array_equal(batch[OBS][2:, 0, 2], [0, 1, 2, 0])  # fresh episodes after the restart
+    np.testing.assert_array_equal(batch[Columns.LOSS_MASK][:, 0], [1, 1, 1, 1, 1, 1])  # sub-env 0 goes on
+    np.testing.assert_array_equal(batch[Columns.LOSS_MASK][:, 1], [1, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(batch[Columns.TRUNCATEDS][1], [False, True])
+    np.testing.assert_array_equal(batch[OBS][:, 0, 2], [0, 1, 2, 0, 1, 2])  # no cut in sub-env 0
+    np.testing.assert_array_equal(batch[OBS][2:, 1, 2], [0, 1, 2, 0])  # fresh episodes after the restart
     index = batch["bootstrap_index"].tolist()
-    assert 2 in index and 3 in index  # the cut rows bootstrap from their own (last) observation
-    np.testing.assert_array_equal(batch["bootstrap_obs"][index.index(2)], batch[OBS][1, 0])
+    assert 3 in index  # the cut row bootstraps from its own (last) observation
+    np.testing.assert_array_equal(batch["bootstrap_obs"][index.index(3)], batch[OBS][1, 1])
     metrics = runner.get_metrics()
     assert metrics["num_env_restarts"] == 1
-    assert metrics["episode_returns"] == [6.0, 6.0]  # the cut episodes are not reported
-    assert metrics["num_env_steps_sampled"] == 10
+    assert metrics["episode_returns"] == [6.0, 6.0, 6.0]  # the cut episode is not reported
+    assert metrics["num_env_steps_sampled"] == 11
 
 
 def test_register_env_by_name_and_unknown_id():
@@ -501,3 +503,68 @@ def test_bad_sample_arguments():
         runner.sample(num_timesteps=4, num_episodes=1)
     with pytest.raises(ValueError, match="num_timesteps must be a positive int"):
         runner.sample(num_timesteps=0)
+
+
+# ----------------------------------------------------------------------------- restarting one sub-env
+class CrashEveryK(CountingEnv):
+    """A CountingEnv (episodes of 5 steps) whose ``step`` raises on every ``k``-th call when ``k`` is set."""
+
+    def __init__(self, k=None):
+        super().__init__({"length": 5})
+        self.k, self.calls = k, 0
+
+    def step(self, action):
+        self.calls += 1
+        if self.k and self.calls % self.k == 0:
+            raise RuntimeError("sub-env crashed")
+        return super().step(action)
+
+
+def test_restart_rebuilds_only_the_failed_sub_env_and_keeps_the_others_episodes():
+    made = []
+
+    def creator(env_config):  # sub-env 0 is healthy; sub-env 1 and every rebuilt env crash every 3rd step
+        made.append(CrashEveryK(k=3 if made else None))
+        return made[-1]
+
+    runner = _runner(creator, num_envs=2, vectorize_mode="sync", restart_failed_sub_environments=True)
+    healthy = runner.env.envs[0]
+    batch = runner.sample(num_timesteps=40)  # T = 20; sub-env 1 crashes at rows 2, 5, 8, 11, 14, 17
+    crash_rows = [2, 5, 8, 11, 14, 17]
+    assert len(made) == 2 + len(crash_rows)  # one new env per failure, not a new vector env
+    assert runner.env.envs[0] is healthy
+    np.testing.assert_array_equal(batch[Columns.LOSS_MASK][:, 0], np.ones(20, bool))
+    np.testing.assert_array_equal(batch[OBS][:, 0, 2], [0, 1, 2, 3, 4] * 4)  # no cut in sub-env 0
+    np.testing.assert_array_equal(np.flatnonzero(~batch[Columns.LOSS_MASK][:, 1]), crash_rows)
+    assert (
+        batch[Columns.TRUNCATEDS][crash_rows, 1].all() and not batch[Columns.TRUNCATEDS][crash_rows, 0].any()
+    )
+    metrics = runner.get_metrics()
+    assert metrics["num_env_restarts"] == len(crash_rows)
+    assert metrics["episode_returns"] == [15.0] * 4  # sub-env 0's complete episodes; cut ones not reported
+
+
+def test_native_vector_env_restarts_as_a_whole_and_counts_it():
+    config = {"length": 3, "crash": {"env": 1, "t": 2, "done": False}}
+    runner = _runner(
+        "TripodTestCountingNextStep-v0", num_envs=2, env_config=config, vectorize_mode="vector",
+        restart_failed_sub_environments=True,
+    )  # fmt: skip
+    first = runner.env
+    batch = runner.sample(num_timesteps=12)  # T = 6; the crash happens at row 1
+    assert runner.env is not first and isinstance(first, gym.vector.SyncVectorEnv)
+    assert not batch[Columns.LOSS_MASK][1].any()  # gymnasium's vector env cannot restart one sub-env
+    assert runner.get_metrics()["num_env_restarts"] == 1
+
+
+def test_nan_observation_stops_even_with_restart_and_says_so():
+    runner = _runner(
+        CountingEnv,
+        num_envs=2,
+        env_config={"length": 5, "nan_at": [1, 0, 2]},
+        restart_failed_sub_environments=True,
+    )
+    with pytest.raises(
+        EnvError, match=r"NaN or inf observation in sub-env 1 .*even with restart_failed_sub_env"
+    ):
+        runner.sample(num_timesteps=10)

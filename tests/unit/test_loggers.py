@@ -113,7 +113,7 @@ def test_plot_learning_curve_writes_png(tmp_path):
 class _FakeAlgo:
     def save_to_path(self, path):
         path.mkdir(parents=True)
-        (path / "metadata.json").write_text("{}")
+        (path / "metadata.json").write_text('{"format_version": 1, "kind": "algorithm"}')
         return path
 
 

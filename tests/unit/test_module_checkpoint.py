@@ -141,7 +141,12 @@ def test_inference_only_and_target_network_modules_round_trip(tmp_path):
 def test_metadata_is_json_with_class_spaces_config_and_versions(tmp_path):
     path = tmp_path / "ckpt"
     build().save_to_path(path)
-    assert files_under(path) == ["metadata.json", "module_state.json", "module_state.safetensors"]
+    assert files_under(path) == [
+        "manifest.json",
+        "metadata.json",
+        "module_state.json",
+        "module_state.safetensors",
+    ]
     meta = json.loads((path / "metadata.json").read_text())
     assert meta["class"] == f"{Policy.__module__}.Policy"
     assert meta["kind"] == "rl_module"
@@ -175,9 +180,11 @@ def test_multi_checkpoint_layout(tmp_path):
     multi = MultiRLModule(rl_module_specs={"a": RLModuleSpec(Policy, OBS, ACT)})
     multi.save_to_path(tmp_path / "m")
     assert files_under(tmp_path / "m") == [
+        "a/manifest.json",
         "a/metadata.json",
         "a/module_state.json",
         "a/module_state.safetensors",
+        "manifest.json",
         "metadata.json",
     ]
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
@@ -198,6 +205,7 @@ def test_missing_directory_names_the_path(tmp_path):
 def test_truncated_safetensors_names_the_path(tmp_path):
     path = tmp_path / "ckpt"
     build().save_to_path(path)
+    (path / "manifest.json").unlink()  # as written before manifests: the parser's own checks
     weights = path / "module_state.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2])
@@ -211,6 +219,7 @@ def test_truncated_safetensors_names_the_path(tmp_path):
 def test_corrupted_metadata_names_the_path(tmp_path):
     path = tmp_path / "ckpt"
     build().save_to_path(path)
+    (path / "manifest.json").unlink()  # as written before manifests: the parser's own checks
     meta_file = path / "metadata.json"
     text = meta_file.read_text()
     meta_file.write_text(text[: len(text) // 2])
@@ -313,7 +322,10 @@ def test_class_from_main_or_a_function_needs_module_class(tmp_path):
     # A class defined in a script run as __main__ cannot be found from another process.
     ScriptPolicy = type("ScriptPolicy", (Policy,), {"__module__": "__main__"})
     path = tmp_path / "script"
-    build(ScriptPolicy).save_to_path(path)
+    with pytest.warns(
+        UserWarning, match=r"ScriptPolicy is defined in the script run as __main__.*module_class="
+    ):
+        build(ScriptPolicy).save_to_path(path)
     assert json.loads((path / "metadata.json").read_text())["class"] == "__main__.ScriptPolicy"
     with pytest.raises(ClassImportError, match=r"__main__.*module_class="):
         RLModule.from_checkpoint(path)

@@ -16,16 +16,21 @@ from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSp
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule, RLModuleSpec
 from tripod.learner.learner import Learner
 from tripod.utils.checkpoint import (
-    CheckpointError,
     atomic_directory,
     class_path,
-    import_class,
     load_state,
     read_metadata,
     save_state,
     write_metadata,
 )
-from tripod.utils.seeding import get_rng_state, seed_everything, set_rng_state
+from tripod.utils.checkpoint_trust import check_checkpoint, write_manifest
+from tripod.utils.seeding import (
+    ALGORITHM_STREAM,
+    GlobalRNGScope,
+    get_rng_state,
+    seed_everything,
+    set_rng_state,
+)
 
 KIND_ALGORITHM = "algorithm"
 EVAL_SEED_OFFSET = 10_000
@@ -51,6 +56,9 @@ class Algorithm:
         if config.num_torch_threads is not None:
             torch.set_num_threads(config.num_torch_threads)
         seed_everything(config.seed)
+        # The global RNG states this algorithm, its env runner and its learner draw from:
+        # swapped in once per train() call, so interleaved algorithms do not disturb each other.
+        self.global_rng = GlobalRNGScope(config.seed, ALGORITHM_STREAM)
         self.iteration = 0
         self.num_env_steps_sampled_lifetime = 0
         self.num_episodes_lifetime = 0
@@ -65,13 +73,20 @@ class Algorithm:
 
             multi_agent.check_supported(self)
             self._agent_windows = multi_agent.AgentReturnWindows(config.metrics_window)
-        self.env_runner = self._make_env_runner(seed=config.seed)
+        with self.global_rng:
+            self._build_runner_and_learner()
+
+    def _build_runner_and_learner(self) -> None:
+        """The env runner, module and learner, built in :attr:`global_rng` (module init draws from it)."""
+        config = self.config
+        self.env_runner = self._make_env_runner(seed=config.seed, global_rng=self.global_rng)
         obs_space, act_space = self.env_runner.get_spaces()
         self.module_spec = self._resolve_module_spec(obs_space, act_space)
         module = self.module_spec.build()
         multi = module if isinstance(module, MultiRLModule) else module.as_multi_rl_module()
         extra = {"module_ids_to_train": config.policies_to_train} if self.is_multi_agent else {}
         self.learner = self.learner_class(config=config, module=multi, **extra)
+        self.learner.global_rng = self.global_rng
         self._sync_weights()
 
     # ----------------------------------------------------------------- set-up
@@ -96,13 +111,13 @@ class Algorithm:
             spec.model_config = self.default_model_config(spec.module_class)
         return spec
 
-    def _make_env_runner(self, *, seed: int | None, worker_index: int = 0, module_spec=None):
+    def _make_env_runner(self, *, seed: int | None, worker_index: int = 0, module_spec=None, global_rng=None):
         from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
 
         if self.is_multi_agent:
             from tripod.algorithms.multi_agent import make_env_runner
 
-            return make_env_runner(self, seed=seed, worker_index=worker_index)
+            return make_env_runner(self, seed=seed, worker_index=worker_index, global_rng=global_rng)
         c = self.config
         if module_spec is None:
             module_spec = self._spec_with_defaults()
@@ -119,6 +134,7 @@ class Algorithm:
             seed=seed,
             worker_index=worker_index,
             restart_failed_sub_environments=c.restart_failed_sub_environments,
+            global_rng=global_rng,
         )
 
     def default_model_config(self, module_class: type | None) -> dict[str, Any]:
@@ -166,7 +182,8 @@ class Algorithm:
         ``evaluation`` on evaluation iterations.
         """
         t0 = time.perf_counter()
-        step = self.training_step()
+        with self.global_rng:  # once per iteration; the runner's and learner's own calls then cost nothing
+            step = self.training_step()
         runner = step["env_runner_metrics"]
         self._record_episodes(runner)
         self.iteration += 1
@@ -268,22 +285,25 @@ class Algorithm:
             **({} if self._agent_windows is None else {"agent_windows": self._agent_windows.get_state()}),
         }
 
-    def save_to_path(self, path: str) -> str:
+    def save_to_path(self, path: str, *, overwrite: bool = True) -> str:
         """Write a checkpoint to directory ``path`` atomically; returns ``path``.
 
         Holds the config (JSON), the module (safetensors), optimizer states,
-        counters and RNG states. An older checkpoint at ``path`` survives a
-        failed write.
+        counters and RNG states. A previous algorithm checkpoint at ``path`` is
+        replaced when ``overwrite`` is true (the default, as in RLlib), else refused;
+        an older checkpoint survives a failed write (``CheckpointSaveError``). An
+        existing non-empty directory that is not a tripod algorithm checkpoint is
+        never replaced: ``OverwriteError``, even with ``overwrite=True``.
         """
         from tripod.core.rl_module.module_io import save_module
 
         path = os.fspath(path)
-        with atomic_directory(path) as tmp:
+        with atomic_directory(path, kinds=(KIND_ALGORITHM,), overwrite=overwrite) as tmp:
             save_module(self.learner.module, os.path.join(tmp, "module"))
             learner_state = self.learner.get_state()
             learner_state.pop("rl_module")
             save_state(tmp, "learner_state", learner_state)
-            save_state(tmp, "rng_state", get_rng_state())
+            save_state(tmp, "rng_state", self.get_rng_state())
             self.save_extra_state(tmp)
             write_metadata(
                 tmp,
@@ -294,35 +314,80 @@ class Algorithm:
                     "state": self.get_state(),
                 },
             )
+            write_manifest(tmp)  # last: the SHA-256 of every file above, checked on load
         return path
 
-    def restore_from_path(self, path: str) -> None:
-        """Load module weights, optimizer states, counters and RNG states from ``path``."""
+    def restore_from_path(self, path: str, *, _checked: bool = False) -> None:
+        """Load module weights, optimizer states, counters and RNG states from ``path``.
+
+        Only weights and numbers are read: nothing the checkpoint names is imported.
+
+        Raises:
+            CheckpointError: The checkpoint is missing or damaged (naming the file), or
+                it was written by another algorithm class or for modules with other
+                ids or spaces (naming both).
+        """
+        from tripod.algorithms.checkpoint_restore import check_fits, checked_state, damaged
         from tripod.core.rl_module.module_io import load_module_state
 
         path = os.fspath(path)
-        meta = read_metadata(path)
-        if meta.get("kind") != KIND_ALGORITHM:
-            raise CheckpointError(
-                f"{path} is a '{meta.get('kind')}' checkpoint, not an algorithm checkpoint."
-            )
+        if not _checked:
+            check_checkpoint(path)
+        meta = read_metadata(path, expected_kind=KIND_ALGORITHM)
+        check_fits(self, meta, path)
+        state = checked_state(meta, path)
         learner_state = load_state(path, "learner_state")
-        learner_state["rl_module"] = load_module_state(os.path.join(path, "module"))
-        self.learner.set_state(learner_state)
-        state = meta["state"]
-        self.iteration = int(state["iteration"])
-        self.num_env_steps_sampled_lifetime = int(state["num_env_steps_sampled_lifetime"])
-        self.num_episodes_lifetime = int(state["num_episodes_lifetime"])
-        self.time_total_s = float(state["time_total_s"])
+        learner_state["rl_module"] = load_module_state(os.path.join(path, "module"), _checked=True)
+        rng_state = load_state(path, "rng_state")
+        with damaged(path, "learner_state (learner_state.json/.safetensors, module/)"):
+            self.learner.set_state(learner_state)
+        self.iteration = state["iteration"]
+        self.num_env_steps_sampled_lifetime = state["num_env_steps_sampled_lifetime"]
+        self.num_episodes_lifetime = state["num_episodes_lifetime"]
+        self.time_total_s = state["time_total_s"]
         self._returns.clear()
         self._returns.extend(state["returns_window"])
         self._lens.clear()
         self._lens.extend(state["lens_window"])
         if self._agent_windows is not None:
-            self._agent_windows.set_state(state.get("agent_windows", {}))
-        set_rng_state(load_state(path, "rng_state"))
-        self.restore_extra_state(path, state)
+            with damaged(path, "the metadata.json 'state' entry 'agent_windows'"):
+                self._agent_windows.set_state(state.get("agent_windows", {}))
+        with damaged(path, "rng_state (rng_state.json/.safetensors)"):
+            self.set_rng_state(rng_state)
+        with damaged(path, "the algorithm's extra state"):
+            self.restore_extra_state(path, state)
         self._sync_weights()
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """What ``rng_state`` in a checkpoint holds: the process-global RNG states (``torch``,
+        ``numpy``, ``python``) and, under ``owned``, the states of the generators the
+        algorithm, its env runner and its learner own (see :class:`~tripod.utils.seeding.GlobalRNGScope`).
+        """
+        return {
+            **get_rng_state(),
+            "owned": {
+                "algorithm": self.global_rng.get_state(),
+                "env_runner": self.env_runner.get_rng_state(),
+                "learner": self.learner.get_rng_state(),
+            },
+        }
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_rng_state`; a checkpoint without ``owned`` states (older tripod) keeps the fresh ones.
+
+        Raises:
+            ValueError: If a state is incomplete or damaged.
+        """
+        owned = state.get("owned")
+        if owned is not None:
+            parts = ("algorithm", "env_runner", "learner")
+            missing = [k for k in parts if not isinstance(owned, dict) or k not in owned]
+            if missing:
+                raise ValueError(f"the 'owned' RNG states lack {', '.join(map(repr, missing))}.")
+            self.global_rng.set_state(owned["algorithm"])
+            self.env_runner.set_rng_state(owned["env_runner"])
+            self.learner.set_rng_state(owned["learner"])
+        set_rng_state(state)
 
     def save_extra_state(self, directory: str) -> None:
         """Write algorithm-specific files (e.g. a replay buffer) into a checkpoint being written."""
@@ -331,26 +396,50 @@ class Algorithm:
         """Read what :meth:`save_extra_state` wrote; ``state`` is the saved :meth:`get_state`."""
 
     @classmethod
-    def from_checkpoint(cls, path: str, *, config_overrides: dict[str, Any] | None = None) -> Algorithm:
+    def from_checkpoint(
+        cls,
+        path: str,
+        *,
+        config_overrides: dict[str, Any] | None = None,
+        module_class: Any = None,
+        trusted: bool = False,
+    ) -> Algorithm:
         """Rebuild the algorithm saved at ``path`` and restore its state.
+
+        Loading never imports, calls or executes anything the checkpoint names,
+        except tripod's own classes, RLModule subclasses, gymnasium envs and env
+        creators this process has already imported or registered, and registered
+        gymnasium env ids (docs/checkpoints.md, "Security"). Pass anything else in,
+        or opt in with ``trusted=True``.
 
         Args:
             path: The checkpoint directory.
-            config_overrides: Config fields to replace (e.g. an env creator that
-                could not be saved as an import path).
+            config_overrides: Config fields to use instead of the saved ones (e.g. an
+                env creator or a ``policy_mapping_fn``); their saved values are not read.
+            module_class: The RLModule class to build instead of the saved one (for a
+                class defined in ``__main__`` or in a module not imported); for
+                multi-agent configs ``{module_id: class}``.
+            trusted: Import whatever the checkpoint names (the classes and functions
+                of its config). Only for checkpoints from a source you trust.
+
+        Raises:
+            CheckpointError: The checkpoint is missing, damaged or tampered with, or
+                names code it may not load (``UntrustedCheckpointError``, which says
+                what to pass).
         """
-        from tripod.algorithms.config_io import config_from_dict
+        from tripod.algorithms.checkpoint_restore import build_from_checkpoint
 
         path = os.fspath(path)
-        meta = read_metadata(path)
-        if meta.get("kind") != KIND_ALGORITHM:
-            raise CheckpointError(
-                f"{path} is a '{meta.get('kind')}' checkpoint, not an algorithm checkpoint."
-            )
-        algo_cls = import_class(meta["class"])
-        if not issubclass(algo_cls, cls):
-            raise CheckpointError(f"{path} holds a {algo_cls.__name__} checkpoint, not a {cls.__name__}.")
-        config = config_from_dict(meta["config"], config_overrides)
-        algo = algo_cls(config)
-        algo.restore_from_path(path)
+        check_checkpoint(path)
+        meta = read_metadata(path, expected_kind=KIND_ALGORITHM)
+        algo = build_from_checkpoint(
+            cls,
+            meta,
+            path,
+            base=Algorithm,
+            config_overrides=config_overrides,
+            module_class=module_class,
+            trusted=trusted,
+        )
+        algo.restore_from_path(path, _checked=True)
         return algo

@@ -9,20 +9,32 @@
     )
     algo = config.build_algo()
 
-Every fluent method takes keyword arguments only, so a misspelt name is a
-``TypeError`` at once, and every value is checked when it is set; checks that
-involve several fields run again in :meth:`validate` (called by ``build_algo``).
+Every fluent method takes keyword arguments only, and a misspelt name is an
+error at once that suggests the right one (``.training(lr_rate=...)``: "did you
+mean 'lr'?"), as is assigning an unknown attribute (``config.lr_rate = 1e-3``).
+Every value is checked when it is set (NaN and inf are never valid); checks that
+involve several fields, or the machine (``device="cuda"``), run in
+:meth:`validate` (called by ``build_algo``).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
+import functools
+import inspect
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from tripod.algorithms.config_checks import (
+    SEED_MAX,
+    check_device,
+    check_device_available,
+    non_finite,
+    suggest,
+)
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
 
@@ -50,8 +62,30 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the field and the fix."""
 
 
+class UnknownSettingError(ConfigError, AttributeError, TypeError):
+    """A config name that does not exist (a typo): raised by assignment and fluent methods.
+
+    It is also an ``AttributeError`` (what assigning a missing attribute raises) and a
+    ``TypeError`` (what an unexpected keyword argument raises).
+    """
+
+
+#: The fluent methods that set fields, in the order they are listed in messages.
+FLUENT_METHODS = (
+    "environment", "env_runners", "training", "rl_module", "multi_agent",
+    "evaluation", "reporting", "debugging", "resources",
+)  # fmt: skip
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    """The dataclass fields of ``cls`` (not its ClassVars)."""
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _is_number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+    """A real, finite number (not a bool)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _is_int(x: Any) -> bool:
@@ -60,6 +94,8 @@ def _is_int(x: Any) -> bool:
 
 def check_schedule(name: str, value: Any, *, minimum: float = 0.0) -> None:
     """A constant >= minimum, or ``[[step, value], ...]`` with increasing steps."""
+    if non_finite(value):
+        raise ConfigError(f"{name} must be a finite number or a schedule of finite numbers, got {value!r}.")
     if _is_number(value):
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}.")
@@ -138,6 +174,61 @@ class AlgorithmConfig:
     device: str = "cpu"
     metrics_window: int = 100
 
+    # ---------------------------------------------------------------- names
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set a field; an unknown public name is an error (``config.lr_rate = 1e-3`` would be ignored)."""
+        if not name.startswith("_") and name not in _field_names(type(self)):
+            attr = getattr(type(self), name, None)
+            if isinstance(attr, property) and attr.fset is None:
+                raise AttributeError(
+                    f"{type(self).__name__}.{name} is read-only: it is computed from other settings."
+                )
+            if not isinstance(attr, property):
+                raise UnknownSettingError(
+                    f"{type(self).__name__} has no setting '{name}'.{self._hint(name)} Assigning it would "
+                    "change nothing."
+                )
+        object.__setattr__(self, name, value)
+
+    def _hint(self, name: str) -> str:
+        """`` Did you mean 'x'?`` for a misspelt field name, else the list of fields."""
+        fields = sorted(_field_names(type(self)))
+        close = suggest(name, fields)
+        if close is not None:
+            return f" Did you mean '{close}'?"
+        return f" Settings: {', '.join(fields)}."
+
+    @classmethod
+    def _fluent_params(cls, method: str) -> list[str]:
+        """The keyword names ``cls.<method>()`` accepts, over the whole class hierarchy."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            func = klass.__dict__.get(method)
+            if func is None:
+                continue
+            for param in list(inspect.signature(func).parameters.values())[1:]:
+                if param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL) and param.name not in names:
+                    names.append(param.name)
+        return names
+
+    def _reject_unknown(self, method: str, unknown: dict[str, Any]) -> None:
+        """Raise :class:`UnknownSettingError` for keywords ``method`` does not take, suggesting the right one."""
+        if not unknown:
+            return
+        name = next(iter(unknown))
+        where = f"{type(self).__name__}.{method}()"
+        own = self._fluent_params(method)
+        others = {n: m for m in FLUENT_METHODS if m != method for n in self._fluent_params(m)}
+        if name in others:
+            hint = f" '{name}' is set with .{others[name]}({name}=...), not .{method}()."
+        elif (close := suggest(name, own)) is not None:
+            hint = f" Did you mean '{close}'?"
+        elif (close := suggest(name, others)) is not None:
+            hint = f" Did you mean .{others[close]}({close}=...)?"
+        else:
+            hint = f" .{method}() takes: {', '.join(own)}."
+        raise UnknownSettingError(f"{where} has no setting '{name}'.{hint}")
+
     # ---------------------------------------------------------------- fluent API
     def _set(self, **values: Any) -> AlgorithmConfig:
         for name, value in values.items():
@@ -147,8 +238,11 @@ class AlgorithmConfig:
             self._check_field(name)
         return self
 
-    def environment(self, env: Any = NotProvided, *, env_config: Any = NotProvided) -> AlgorithmConfig:
+    def environment(
+        self, env: Any = NotProvided, *, env_config: Any = NotProvided, **unknown: Any
+    ) -> AlgorithmConfig:
         """Set the environment: a gymnasium id, an env class or a creator function."""
+        self._reject_unknown("environment", unknown)
         return self._set(env=env, env_config=env_config)
 
     def env_runners(
@@ -159,8 +253,10 @@ class AlgorithmConfig:
         rollout_fragment_length: Any = NotProvided,
         vectorize_mode: Any = NotProvided,
         restart_failed_sub_environments: Any = NotProvided,
+        **unknown: Any,
     ) -> AlgorithmConfig:
         """Set how environments are sampled."""
+        self._reject_unknown("env_runners", unknown)
         return self._set(
             num_env_runners=num_env_runners,
             num_envs_per_env_runner=num_envs_per_env_runner,
@@ -179,8 +275,10 @@ class AlgorithmConfig:
         train_batch_size_per_learner: Any = NotProvided,
         minibatch_size: Any = NotProvided,
         num_epochs: Any = NotProvided,
+        **unknown: Any,
     ) -> AlgorithmConfig:
         """Set the optimisation settings shared by all algorithms."""
+        self._reject_unknown("training", unknown)
         return self._set(
             gamma=gamma,
             lr=lr,
@@ -197,6 +295,7 @@ class AlgorithmConfig:
         policies: Any = NotProvided,
         policy_mapping_fn: Any = NotProvided,
         policies_to_train: Any = NotProvided,
+        **unknown: Any,
     ) -> AlgorithmConfig:
         """Train several modules on a multi-agent env (RLlib's ``.multi_agent()``).
 
@@ -212,6 +311,7 @@ class AlgorithmConfig:
         """
         from tripod.algorithms.multi_agent import normalize_policies
 
+        self._reject_unknown("multi_agent", unknown)
         if policies is not NotProvided and policies_ok(policies):
             policies = normalize_policies(policies)
         if policies_to_train is not NotProvided and isinstance(policies_to_train, set | frozenset | tuple):
@@ -229,29 +329,40 @@ class AlgorithmConfig:
         return is_multi_agent(self)
 
     def rl_module(
-        self, *, rl_module_spec: Any = NotProvided, model_config: Any = NotProvided
+        self, *, rl_module_spec: Any = NotProvided, model_config: Any = NotProvided, **unknown: Any
     ) -> AlgorithmConfig:
         """Set the module spec (spaces may be omitted: they come from the env) and model_config."""
+        self._reject_unknown("rl_module", unknown)
         return self._set(rl_module_spec=rl_module_spec, model_config=model_config)
 
     def evaluation(
-        self, *, evaluation_interval: Any = NotProvided, evaluation_duration: Any = NotProvided
+        self,
+        *,
+        evaluation_interval: Any = NotProvided,
+        evaluation_duration: Any = NotProvided,
+        **unknown: Any,
     ) -> AlgorithmConfig:
         """Evaluate greedily every ``evaluation_interval`` iterations for ``evaluation_duration`` episodes."""
+        self._reject_unknown("evaluation", unknown)
         return self._set(evaluation_interval=evaluation_interval, evaluation_duration=evaluation_duration)
 
-    def debugging(self, *, seed: Any = NotProvided) -> AlgorithmConfig:
+    def debugging(self, *, seed: Any = NotProvided, **unknown: Any) -> AlgorithmConfig:
         """Set the random seed (runs with the same seed give the same results)."""
+        self._reject_unknown("debugging", unknown)
         return self._set(seed=seed)
 
     def resources(
-        self, *, num_torch_threads: Any = NotProvided, device: Any = NotProvided
+        self, *, num_torch_threads: Any = NotProvided, device: Any = NotProvided, **unknown: Any
     ) -> AlgorithmConfig:
         """Set torch threads (None: torch's default) and the learner device ("cpu", "cuda", "cuda:1")."""
+        self._reject_unknown("resources", unknown)
         return self._set(num_torch_threads=num_torch_threads, device=device)
 
-    def reporting(self, *, metrics_num_episodes_for_smoothing: Any = NotProvided) -> AlgorithmConfig:
+    def reporting(
+        self, *, metrics_num_episodes_for_smoothing: Any = NotProvided, **unknown: Any
+    ) -> AlgorithmConfig:
         """Set how many recent episodes the return and length means average over."""
+        self._reject_unknown("reporting", unknown)
         return self._set(metrics_window=metrics_num_episodes_for_smoothing)
 
     def framework(self, framework: str = "torch", **_: Any) -> AlgorithmConfig:
@@ -266,6 +377,10 @@ class AlgorithmConfig:
 
     # ------------------------------------------------------------------ checks
     _CHECKS: ClassVar[dict[str, tuple[Callable[[Any], bool], str]]] = {
+        "env": (
+            lambda v: v is None or isinstance(v, str) or callable(v),
+            "a gymnasium id such as 'CartPole-v1', an env class or a creator function fn(env_config) -> env",
+        ),
         "env_config": (lambda v: isinstance(v, dict), "a dict"),
         "num_env_runners": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
         "num_envs_per_env_runner": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
@@ -303,12 +418,11 @@ class AlgorithmConfig:
         ),
         "evaluation_interval": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
         "evaluation_duration": (lambda v: _is_int(v) and v >= 1, "an int >= 1 (episodes)"),
-        "seed": (lambda v: v is None or _is_int(v), "None or an int"),
-        "num_torch_threads": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
-        "device": (
-            lambda v: isinstance(v, str) and v.split(":")[0] in ("cpu", "cuda", "mps"),
-            "'cpu' or 'cuda[:i]'",
+        "seed": (
+            lambda v: v is None or (_is_int(v) and 0 <= v <= SEED_MAX),
+            "None or an int in [0, 2**63 - 1]",
         ),
+        "num_torch_threads": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
         "metrics_window": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
     }
 
@@ -320,6 +434,10 @@ class AlgorithmConfig:
 
     def _check_field(self, name: str) -> None:
         value = getattr(self, name)
+        if non_finite(value):
+            raise ConfigError(f"{type(self).__name__}: {name} must be a finite number, got {value!r}.")
+        if name == "device" and (problem := check_device(value)) is not None:
+            raise ConfigError(f"{type(self).__name__}: {problem}")
         if name == "lr":
             check_schedule("lr", value)
             return
@@ -346,11 +464,16 @@ class AlgorithmConfig:
                 "on Ray, which tripod does not provide yet. Use num_env_runners=0 and raise "
                 "num_envs_per_env_runner to sample more environments in this process."
             )
+        problem = check_device_available(self.device)
+        if problem is not None:
+            raise ConfigError(f"{type(self).__name__}: {problem}")
         spec = self.rl_module_spec
         if spec is None or (isinstance(spec, RLModuleSpec) and spec.module_class is None):
             from tripod.core.networks import resolve_model_config
 
-            model_config = spec.model_config if spec is not None and spec.model_config is not None else self.model_config
+            model_config = (
+                spec.model_config if spec is not None and spec.model_config is not None else self.model_config
+            )
             try:  # the default module's keys: typos fail here, not minutes into training
                 resolve_model_config(model_config)
             except ValueError as exc:
@@ -367,9 +490,7 @@ class AlgorithmConfig:
         names = {f.name for f in dataclasses.fields(self)}
         for name, value in values.items():
             if name not in names:
-                close = difflib.get_close_matches(name, sorted(names), n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                raise ConfigError(f"{type(self).__name__} has no setting '{name}'.{hint}")
+                raise UnknownSettingError(f"{type(self).__name__} has no setting '{name}'.{self._hint(name)}")
             setattr(self, name, value)
             self._check_field(name)
         return self

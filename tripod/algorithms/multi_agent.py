@@ -136,7 +136,7 @@ def module_spec(algo: Any) -> MultiRLModuleSpec:
     return MultiRLModuleSpec(rl_module_specs=subs)
 
 
-def make_env_runner(algo: Any, *, seed: int | None, worker_index: int = 0) -> Any:
+def make_env_runner(algo: Any, *, seed: int | None, worker_index: int = 0, global_rng: Any = None) -> Any:
     """A MultiAgentEnvRunner for ``algo``'s config."""
     from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
 
@@ -154,6 +154,7 @@ def make_env_runner(algo: Any, *, seed: int | None, worker_index: int = 0) -> An
         rollout_fragment_length=fragment,
         seed=seed,
         worker_index=worker_index,
+        global_rng=global_rng,
     )
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import schedule_value
+from tripod.algorithms.config import ConfigError, schedule_value
 from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
 from tripod.data.prioritized_replay_buffer import PrioritizedReplayBuffer
-from tripod.data.replay_buffer import ReplayBuffer
+from tripod.data.replay_buffer import ReplayBuffer, ReplayBufferMemoryError
 from tripod.data.transitions import with_next_obs
 from tripod.learner.off_policy_learner import OffPolicyLearner, TDTargetError
 from tripod.utils.checkpoint import CheckpointError, load_state, save_state
@@ -81,6 +81,13 @@ class OffPolicyAlgorithm(Algorithm):
         self.replay_buffer = self._make_replay_buffer()
 
     def _make_replay_buffer(self) -> ReplayBuffer:
+        try:
+            return self._new_replay_buffer()
+        except ReplayBufferMemoryError as err:
+            self.stop()
+            raise ConfigError(f"{type(self.config).__name__}: {err}") from None
+
+    def _new_replay_buffer(self) -> ReplayBuffer:
         c = self.config
         obs_space, act_space = self.env_runner.get_spaces()
         kwargs = {"num_envs": c.num_envs_per_env_runner, "n_step": c.n_step, "gamma": c.gamma, "seed": c.seed}

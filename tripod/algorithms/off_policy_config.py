@@ -147,10 +147,12 @@ class OffPolicyConfig(AlgorithmConfig):
         try:
             check_capacity(self.replay_buffer_capacity, self.train_batch_size_per_learner)
         except ValueError as err:
+            cap, batch = self.replay_buffer_capacity, self.train_batch_size_per_learner
             raise ConfigError(
-                f"{type(self).__name__}: replay_buffer_capacity ({self.replay_buffer_capacity}) is smaller "
-                f"than train_batch_size_per_learner ({self.train_batch_size_per_learner}): {err}"
-            ) from None
+                f"{type(self).__name__}: replay_buffer_capacity ({cap}) is smaller than "
+                f"train_batch_size_per_learner ({batch}), so a batch could never be sampled. Set "
+                f"replay_buffer_capacity to at least {batch} or train_batch_size_per_learner to at most {cap}."
+            ) from err
 
     @property
     def fragment_length(self) -> int:

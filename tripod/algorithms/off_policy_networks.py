@@ -68,9 +68,12 @@ def run_sequential(seq: nn.Module, x: Any) -> Any:
 
 
 def check_action_space(algo: str, space: gym.Space, expected: type, hint: str) -> None:
-    """Raise a ValueError naming ``algo`` unless ``space`` is an instance of ``expected``."""
+    """Raise a :class:`~tripod.algorithms.config.ConfigError` (a ValueError) naming ``algo``
+    unless ``space`` is an instance of ``expected``: the env does not suit the algorithm."""
+    from tripod.algorithms.config import ConfigError
+
     if not isinstance(space, expected):
-        raise ValueError(
+        raise ConfigError(
             f"{algo} needs a {expected.__name__} action space, but the env has {space!r} "
             f"({type(space).__name__}). {hint}"
         )

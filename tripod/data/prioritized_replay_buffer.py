@@ -84,6 +84,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self._sum_tree = SumTree(self.capacity)
         self._min_tree = MinTree(self.capacity)
 
+    def _extra_bytes(self, capacity: int) -> int:
+        """The sum and min trees: ``2 * next_pow2(capacity)`` float64 entries each."""
+        return 2 * 2 * (1 << (capacity - 1).bit_length()) * 8
+
     @property
     def nbytes(self) -> int:
         """Bytes of the replay storage plus both priority trees."""

@@ -39,7 +39,9 @@ such a transition grows to the full ``n_step`` as newer data arrives.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,7 +51,7 @@ from gymnasium import spaces
 from tripod.core.columns import Columns
 from tripod.data.space_leaves import LEAF, describe_space, join_leaves, split_leaves
 
-__all__ = ["ReplayBuffer", "check_capacity"]
+__all__ = ["ReplayBuffer", "ReplayBufferMemoryError", "available_memory", "check_capacity"]
 
 _SCALARS = {Columns.REWARDS: np.float32, Columns.TERMINATEDS: np.bool_, Columns.TRUNCATEDS: np.bool_}
 
@@ -74,6 +76,78 @@ def check_capacity(capacity: int, batch_size: int) -> None:
             f"a batch could never be sampled. Set the capacity to at least {batch_size} "
             f"or the train batch size to at most {capacity}."
         )
+
+
+class ReplayBufferMemoryError(MemoryError):
+    """The replay buffer's preallocated storage would not fit in the memory available."""
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still allocate, or None when unknown.
+
+    The smaller of the kernel's ``MemAvailable`` (``/proc/meminfo``; else
+    ``os.sysconf("SC_AVPHYS_PAGES")``) and the room left under a cgroup memory limit
+    (containers).
+    """
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if not found:
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    for limit_path, usage_path in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        limit, usage = _read_int(limit_path), _read_int(usage_path)
+        if limit is not None and usage is not None and limit < 2**60:
+            found.append(max(limit - usage, 0))
+    return min(found) if found else None
+
+
+def format_bytes(n: float) -> str:
+    """``32_000_000_000`` -> ``"32.0 GB"`` (decimal units)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000:
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def check_memory(capacity: int, bytes_per_transition: int, extra_bytes: int = 0) -> None:
+    """Raise :class:`ReplayBufferMemoryError` when ``capacity`` transitions do not fit in memory.
+
+    numpy reserves large zero arrays lazily, so an oversized buffer would build
+    without complaint and be killed by the OOM killer once it fills; this check
+    fails at construction instead. Unknown available memory passes.
+    """
+    needed = capacity * bytes_per_transition + extra_bytes
+    available = available_memory()
+    if available is None or needed <= available:
+        return
+    fits = int(0.8 * available * capacity / needed)
+    raise ReplayBufferMemoryError(
+        f"A replay buffer of {capacity:,} transitions needs {format_bytes(needed)} "
+        f"({bytes_per_transition:,} bytes per transition: observation and next observation, action, reward, "
+        f"flags), but only {format_bytes(available)} of memory is available. Lower replay_buffer_capacity "
+        f"(at most about {fits:,} fits, leaving room for the rest), or make observations smaller "
+        "(e.g. a float32 or uint8 observation space, or a downscaled image)."
+    )
 
 
 # --------------------------------------------------------------------------- buffer
@@ -137,6 +211,7 @@ class ReplayBuffer:
         }
         self._nodes.update({key: LEAF for key in _SCALARS})
         n = self.capacity
+        check_memory(n, self.bytes_per_transition, self._extra_bytes(n))
         self._storage: dict[str, list[np.ndarray]] = {
             Columns.OBS: [np.zeros((n, *shape), dtype) for shape, dtype in self._obs_leaves],
             Columns.NEXT_OBS: [np.zeros((n, *shape), dtype) for shape, dtype in self._obs_leaves],
@@ -145,6 +220,10 @@ class ReplayBuffer:
         }
 
     # ----------------------------------------------------------------- sizes
+
+    def _extra_bytes(self, capacity: int) -> int:
+        """Memory besides the transition storage (subclasses: priority trees)."""
+        return 0
 
     @property
     def capacity(self) -> int:

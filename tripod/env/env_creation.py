@@ -31,6 +31,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
+from tripod.env.env_checks import check_reset_signature, checked_env
 from tripod.env.vector_env import SyncVectorEnv
 
 __all__ = [
@@ -172,6 +173,7 @@ def _create_env(env: Any, env_config: Mapping[str, Any] | None) -> gym.Env:
             f"Creating env '{name}' returned {type(instance).__name__}, not a gymnasium.Env. "
             "The creator must return an environment instance (subclass gymnasium.Env)."
         )
+    check_reset_signature(name, instance)  # a pre-0.26 gym env: say so now, not at the first reset
     return instance
 
 
@@ -250,8 +252,9 @@ def make_vector_env(
             venv = SyncVectorEnv([creator] * num_envs, name=name)
         else:
             try:
+                checked = functools.partial(checked_env, creator, name)  # checks obs inside the workers
                 venv = gym.vector.AsyncVectorEnv(
-                    [creator] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, copy=False
+                    [checked] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, copy=False
                 )
             except EnvCreationError:
                 raise

@@ -23,6 +23,7 @@ from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
 from tripod.core.rl_module.validation import ModuleOutputError
 from tripod.data.batch import tree_map
 from tripod.env.buffers import SampleBuffers, alloc_for_space, finished_episodes, tree_write
+from tripod.env.env_checks import BoundsCheck, EnvAPIError, check_vector_obs
 from tripod.env.env_creation import env_name, make_vector_env
 from tripod.env.module_outputs import OutputPlan
 from tripod.env.runner_helpers import (
@@ -39,6 +40,8 @@ from tripod.env.runner_helpers import (
     sample_episodes,
 )
 from tripod.env.runner_state import RunnerStateMixin
+from tripod.env.vector_env import SyncVectorEnv
+from tripod.utils.seeding import RUNNER_STREAM, GlobalRNGScope
 
 __all__ = ["DEFAULT_ROLLOUT_FRAGMENT_LENGTH", "EnvError", "EnvRunner", "SingleAgentEnvRunner"]
 
@@ -65,10 +68,15 @@ class SingleAgentEnvRunner(RunnerStateMixin):
         rollout_fragment_length: Vector steps per ``sample()`` call by default
             (default :data:`DEFAULT_ROLLOUT_FRAGMENT_LENGTH`).
         seed: Seeds sub-env ``i``'s first reset with ``seed + 1000 * worker_index + i``,
-            the action spaces and the runner's own sampler for categorical actions.
-            Other distributions sample with torch's global RNG: seed it (e.g.
-            ``tripod.utils.seeding.seed_everything``) for fully reproducible runs.
+            the action spaces, the runner's own sampler for categorical actions and
+            its :class:`~tripod.utils.seeding.GlobalRNGScope`: the env and the module
+            are built, and ``sample()`` runs, with the global torch/NumPy/Python RNG
+            states swapped for the runner's own, so module init, distribution sampling
+            and ``np.random`` in a module draw from the runner's stream. ``None``
+            forks the global generators.
         worker_index: Index of this runner among several (offsets the seeds).
+        global_rng: A scope to use instead of the runner's own (an algorithm hands its
+            runner and learner one scope, entered once per iteration).
         restart_failed_sub_environments: When the env raises, recreate it and keep
             sampling (the interrupted episodes are cut) instead of raising.
         clip_actions: Clip Box actions to the space's bounds before stepping the env
@@ -95,6 +103,7 @@ class SingleAgentEnvRunner(RunnerStateMixin):
         restart_failed_sub_environments: bool = False,
         clip_actions: bool = True,
         validate_module_outputs: bool = True,
+        global_rng: GlobalRNGScope | None = None,
     ) -> None:
         fragment = (
             DEFAULT_ROLLOUT_FRAGMENT_LENGTH if rollout_fragment_length is None else rollout_fragment_length
@@ -108,17 +117,9 @@ class SingleAgentEnvRunner(RunnerStateMixin):
         self.seed, self.worker_index = seed, int(worker_index)
         self.restart_failed_sub_environments = restart_failed_sub_environments
         self.clip_actions, self.validate_module_outputs = clip_actions, validate_module_outputs
-
-        self.env = self._make_env()
-        self.observation_space = self.env.single_observation_space
-        self.action_space = self.env.single_action_space
-        try:
-            self.module = build_runner_module(
-                module_spec, module, self.env_name, self.observation_space, self.action_space
-            )
-        except BaseException:
-            self.env.close()
-            raise
+        self.global_rng = global_rng or GlobalRNGScope(seed, RUNNER_STREAM, self.worker_index)
+        with self.global_rng:
+            self._build(module_spec, module)
         self._stateful = self.module.is_stateful()
         self._initial_state = self.module.get_initial_state() if self._stateful else None
 
@@ -129,11 +130,28 @@ class SingleAgentEnvRunner(RunnerStateMixin):
         self._plans: dict[bool, dict[tuple, OutputPlan]] = {True: {}, False: {}}
         self._needs_reset = True
         self._obs_carry = alloc_for_space(self.observation_space, (num_envs,))
+        self._bounds = BoundsCheck(self.observation_space, self.env_name)
+        self._obs_cast_warned = [False]
         self._state_carry: Any = None
         self._ep_return, self._ep_len = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
         self._prev_done = np.zeros(num_envs, dtype=bool)
         self._vector_steps = self.num_env_steps_sampled_lifetime = self.num_env_restarts_lifetime = 0
         self._new_metrics()
+
+    def _build(self, module_spec: RLModuleSpec | None, module: RLModule | None) -> None:
+        self.env = self._make_env()
+        self.observation_space = self.env.single_observation_space
+        self.action_space = self.env.single_action_space
+        try:
+            self.module = build_runner_module(
+                module_spec, module, self.env_name, self.observation_space, self.action_space
+            )
+        except BaseException:
+            self.env.close()
+            raise
+
+    def _owned_spaces(self) -> list[gym.Space]:
+        return [self.env.action_space]
 
     # ------------------------------------------------------------------ the env
     def _make_env(self) -> gym.vector.VectorEnv:
@@ -151,15 +169,42 @@ class SingleAgentEnvRunner(RunnerStateMixin):
                 "(autoreset_mode DISABLED); use vectorize_mode='sync'."
             )
         self._same_step = mode == AutoresetMode.SAME_STEP
+        if self.restart_failed_sub_environments and isinstance(venv, SyncVectorEnv):
+            venv.restart_sub_envs = self._sub_env_failed  # rebuild only the failed sub-env
         return venv
+
+    def _sub_env_failed(self, index: int, exc: Exception) -> int | None:
+        """``SyncVectorEnv.restart_sub_envs``: log and count the restart; the seed for the new sub-env."""
+        logger.warning(
+            "Env '%s' raised %r in sub-env %d (worker %d); recreating that sub-env.",
+            self.env_name, exc, index, self.worker_index,
+        )  # fmt: skip
+        self.num_env_restarts_lifetime += 1
+        self._m_restarts += 1
+        if self.seed is None:
+            return None
+        entropy = [int(self.seed), self.worker_index, self.num_env_restarts_lifetime, index]
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0] % 2**31)
 
     def _reset_vector_env(self, seed: int | None) -> Any:
         try:
-            return self.env.reset(seed=seed)[0]
+            obs = self.env.reset(seed=seed)[0]
+        except EnvAPIError:
+            raise
         except Exception as exc:
             raise EnvError(
                 f"Env '{self.env_name}' raised {type(exc).__name__} in reset() (worker {self.worker_index}): {exc}"
             ) from exc
+        self.check_obs(obs, "reset")
+        return obs
+
+    def check_obs(self, obs: Any, method: str) -> None:
+        """Raise for observations ``[N, ...]`` of the wrong shape; warn once for another dtype."""
+        carry = self._obs_carry
+        if isinstance(carry, np.ndarray) and (
+            type(obs) is not np.ndarray or obs.shape != carry.shape or obs.dtype is not carry.dtype
+        ):
+            check_vector_obs(self.env_name, obs, carry, method, self._obs_cast_warned)
 
     def _reset_env(self) -> None:
         obs = self._reset_vector_env(self._reset_seed)
@@ -173,7 +218,12 @@ class SingleAgentEnvRunner(RunnerStateMixin):
         self._needs_reset = False
 
     def _env_failure(self, exc: Exception, step: int) -> Any:
-        """Raise :class:`EnvError`, or recreate and reset the env and return its observations."""
+        """Raise :class:`EnvError`, or recreate and reset the whole vector env and return its observations.
+
+        tripod's ``SyncVectorEnv`` rebuilds only the failed sub-env itself (see
+        :meth:`_sub_env_failed`); this restarts gymnasium's vector envs (``"vector"``,
+        ``"async"``), which cannot restart one sub-env, and any env failing in ``reset``.
+        """
         failed = getattr(self.env, "failed_index", None)
         sub = "" if failed is None else f" in sub-env {failed}"
         if not self.restart_failed_sub_environments:
@@ -240,11 +290,13 @@ class SingleAgentEnvRunner(RunnerStateMixin):
             if num_timesteps is not None:
                 raise ValueError("sample(): pass num_timesteps or num_episodes, not both.")
             check_positive_int("num_episodes", num_episodes)
-            return sample_episodes(self, num_episodes, explore=explore, random_actions=random_actions)
+            with self.global_rng:
+                return sample_episodes(self, num_episodes, explore=explore, random_actions=random_actions)
         if num_timesteps is None:
             num_timesteps = self.rollout_fragment_length * self.num_envs
         check_positive_int("num_timesteps", num_timesteps)
-        return self._sample_steps(math.ceil(num_timesteps / self.num_envs), explore, random_actions)
+        with self.global_rng:  # once per call: the swap costs microseconds, a step less
+            return self._sample_steps(math.ceil(num_timesteps / self.num_envs), explore, random_actions)
 
     def _buffers(self, num_steps: int) -> SampleBuffers:
         if self._bufs is None or self._bufs.num_steps != num_steps:
@@ -272,18 +324,21 @@ class SingleAgentEnvRunner(RunnerStateMixin):
         bufs = self._buffers(num_steps)
         bufs.start_round(self._obs_carry, self._state_carry)
         final_obs: dict[tuple[int, int], Any] = {}
-        cut_rows: list[int] = []
+        cut_rows: list[tuple[int, Any]] = []
         first_step = self._vector_steps
         try:
             plans_used = self._run_loop(bufs, explore, random_actions, final_obs, cut_rows)
             check_finite_round(self.env_name, bufs, final_obs, first_step)
+            if self._bounds.active:  # warns once, then stays off
+                self._bounds.check(bufs.obs)
         except BaseException:
             self._needs_reset = True  # the env moved on without us: start afresh next time
             raise
         self._vector_steps += num_steps
         dones = bufs.terminateds | bufs.truncateds
         cut = np.zeros_like(dones)
-        cut[cut_rows] = True
+        for t, envs in cut_rows:  # rows (or single sub-envs) at which an env was restarted
+            cut[t, envs] = True
         mask, self._prev_done = loss_mask(dones, cut, self._prev_done, self._same_step)
         returns, lens = finished_episodes(bufs.rewards, dones, mask, ~cut, self._ep_return, self._ep_len)
         self._m_returns += returns.tolist()
@@ -298,14 +353,16 @@ class SingleAgentEnvRunner(RunnerStateMixin):
         return batch
 
     def _run_loop(
-        self, bufs: SampleBuffers, explore: bool, random_actions: bool, final_obs: dict, cut_rows: list[int]
+        self, bufs: SampleBuffers, explore: bool, random_actions: bool, final_obs: dict, cut_rows: list
     ) -> set[OutputPlan]:
         """The hot loop: one forward and one env step per row; returns the output plans used."""
         module = self.module
         forward = module.forward_exploration if explore else module.forward_inference
         obs_rows, obs_buf, array_obs = bufs.obs_rows, bufs.obs, bufs.array_obs
+        obs_shape, obs_dtype = (obs_buf.shape[1:], obs_buf.dtype) if array_obs else (None, None)
         rewards, terms, truncs = bufs.rewards, bufs.terminateds, bufs.truncateds
         stateful, same_step = self._stateful, self._same_step
+        sub_restarts = getattr(self.env, "restart_sub_envs", None) is not None
         prev_done = self._prev_done.copy()
         plans_used: set[OutputPlan] = set()
         last_plan = None
@@ -333,21 +390,27 @@ class SingleAgentEnvRunner(RunnerStateMixin):
                         last_plan = plan
                 try:
                     obs, reward, terminated, truncated, infos = self.env.step(env_actions)
+                except EnvAPIError:
+                    raise  # the env breaks gymnasium's API: a restart would not help
                 except Exception as exc:
                     obs = self._env_failure(exc, self._vector_steps + t)
                     tree_write(obs_buf, t + 1, obs)
                     rewards[t], terms[t], truncs[t] = 0.0, False, True
-                    cut_rows.append(t)
+                    cut_rows.append((t, slice(None)))
                     prev_done[:] = False
                     bufs.reset_state(t + 1, np.ones(self.num_envs, dtype=bool))
                     continue
                 if array_obs:
+                    if type(obs) is not np.ndarray or obs.shape != obs_shape or obs.dtype is not obs_dtype:
+                        self.check_obs(obs, "step")
                     obs_buf[t + 1] = obs
                 else:
                     tree_write(obs_buf, t + 1, obs)
                 rewards[t] = reward
                 terms[t] = terminated
                 truncs[t] = truncated
+                if sub_restarts and self.env.restarted:  # SyncVectorEnv rebuilt these sub-envs
+                    cut_rows.append((t, list(self.env.restarted)))
                 if same_step and infos and "final_obs" in infos:
                     for n in np.flatnonzero(infos["_final_obs"]):
                         final_obs[(t, int(n))] = tree_map(np.array, infos["final_obs"][n])

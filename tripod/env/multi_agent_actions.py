@@ -10,6 +10,7 @@ into the log with Gumbel noise drawn in large blocks.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,14 @@ class GumbelPool:
         self._pools[num_actions] = (pool, used + count)
         return pool[None, used : used + count]
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The noise drawn but not handed out yet, ``{str(num_actions): [n, num_actions]}``."""
+        return {str(k): np.array(pool[used:]) for k, (pool, used) in self._pools.items()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`get_state` (the generator's own state is restored separately)."""
+        self._pools = {int(k): (np.asarray(v, dtype=np.float32), 0) for k, v in state.items()}
+
 
 class ModuleSampler:
     """The row log and output handling of one module.
@@ -77,8 +86,13 @@ class ModuleSampler:
         self.module_id, self.module, self.noise, self.rng = module_id, module, noise, rng
         self.clip_actions, self.validate = clip_actions, validate
         self.rows = ModuleRows(module.observation_space, module.action_space)
+        self.random_space = copy.deepcopy(module.action_space)
         self.streams: dict[tuple[int, AgentID], int] = {}
         self._plans: dict[tuple, tuple[OutputPlan, SampleBuffers]] = {}
+
+    def seed_random_actions(self, seed: int) -> None:
+        """Seed the sampler's own copy of the action space that random actions come from."""
+        self.random_space.seed(int(seed))
 
     def stream(self, env_index: int, agent_id: AgentID) -> int:
         """The stream id of ``agent_id`` in env copy ``env_index`` (a new one the first time)."""
@@ -125,7 +139,7 @@ class ModuleSampler:
     def random_actions(self, collect: bool) -> list:
         """Uniformly random env actions for rows ``fwd_start:size``."""
         rows = self.rows
-        acts = [rows.action_space.sample() for _ in range(rows.size - rows.fwd_start)]
+        acts = [self.random_space.sample() for _ in range(rows.size - rows.fwd_start)]
         if collect:
             for i, act in enumerate(acts):
                 tree_write(rows.actions, rows.fwd_start + i, act)

@@ -36,6 +36,7 @@ from tripod.env.multi_agent_setup import (
 )
 from tripod.env.runner_helpers import EnvError, check_positive_int
 from tripod.env.runner_state import RunnerStateMixin
+from tripod.utils.seeding import RUNNER_STREAM, GlobalRNGScope, derive_seed
 
 __all__ = ["MultiAgentEnvRunner"]
 
@@ -69,9 +70,12 @@ class MultiAgentEnvRunner(RunnerStateMixin):
         num_envs: Env copies, stepped one after another; all agents of all copies
             that use one module share its forward call.
         rollout_fragment_length: Env steps per copy per ``sample()`` call by default.
-        seed: Seeds env copy ``i``'s first reset with ``seed + 1000 * worker_index + i``
-            and the runner's categorical sampler.
+        seed: Seeds env copy ``i``'s first reset with ``seed + 1000 * worker_index + i``,
+            the runner's categorical sampler, its random actions and its
+            :class:`~tripod.utils.seeding.GlobalRNGScope` (the envs and modules are built,
+            and ``sample()`` runs, with the runner's own global RNG states).
         worker_index: Index of this runner among several.
+        global_rng: A scope to use instead of the runner's own (see the single-agent runner).
         clip_actions: Clip Box actions to the space before stepping the env.
         validate_module_outputs: Check each module's first output per batch size.
     """
@@ -90,6 +94,7 @@ class MultiAgentEnvRunner(RunnerStateMixin):
         worker_index: int = 0,
         clip_actions: bool = True,
         validate_module_outputs: bool = True,
+        global_rng: GlobalRNGScope | None = None,
     ) -> None:
         fragment = (
             DEFAULT_ROLLOUT_FRAGMENT_LENGTH if rollout_fragment_length is None else rollout_fragment_length
@@ -99,10 +104,39 @@ class MultiAgentEnvRunner(RunnerStateMixin):
         self.env_name, self.num_envs, self.rollout_fragment_length = env_name(env), num_envs, fragment
         self.seed, self.worker_index = seed, int(worker_index)
         self.clip_actions, self.validate_module_outputs = clip_actions, validate_module_outputs
-        creator = make_env_creator(env, env_config=env_config)
+        self.global_rng = global_rng or GlobalRNGScope(seed, RUNNER_STREAM, self.worker_index)
         self.envs: list[MultiAgentEnv] = []
+        with self.global_rng:
+            self._build(make_env_creator(env, env_config=env_config), module_spec, module, policy_mapping_fn)
+        self.module_ids = list(self.module.keys())
+        self._mi = {mid: i for i, mid in enumerate(self.module_ids)}
+        rng = self._rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
+        self._noise = GumbelPool(rng)
+        validate = validate_module_outputs
+        self._samplers = [
+            ModuleSampler(
+                mid, self.module[mid], self._noise, rng, clip_actions=clip_actions, validate=validate
+            )
+            for mid in self.module_ids
+        ]
+        for i, sampler in enumerate(self._samplers):
+            sampler.seed_random_actions(derive_seed(seed, RUNNER_STREAM, self.worker_index, 1, i))
+        self._rows = [sampler.rows for sampler in self._samplers]
+        self._reset_seed = None if seed is None else int(seed) + 1000 * self.worker_index
+        self._episodes: list[MultiAgentEpisode] = []
+        self._slots: list[dict[AgentID, _Slot]] = []
+        self._pending: list[list[_Slot]] = []
+        self._needs_reset = True
+        self._collect = True
+        self._eval: dict[str, Any] | None = None
+        self.num_env_steps_sampled_lifetime = 0
+        self._new_metrics()
+
+    def _build(
+        self, creator: Callable[[], Any], module_spec: Any, module: Any, policy_mapping_fn: Any
+    ) -> None:
         try:
-            for _ in range(num_envs):
+            for _ in range(self.num_envs):
                 self.envs.append(check_multi_agent_env(self.env_name, creator()))
             self.module_spec, self.policy_mapping_fn = resolve_module_spec(
                 module_spec, module, self.envs[0], policy_mapping_fn, self.worker_index
@@ -114,26 +148,18 @@ class MultiAgentEnvRunner(RunnerStateMixin):
         except BaseException:
             self.stop()
             raise
-        self.module_ids = list(self.module.keys())
-        self._mi = {mid: i for i, mid in enumerate(self.module_ids)}
-        rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
-        noise = GumbelPool(rng)
-        self._samplers = [
-            ModuleSampler(
-                mid, self.module[mid], noise, rng, clip_actions=clip_actions, validate=validate_module_outputs
-            )
-            for mid in self.module_ids
-        ]
-        self._rows = [sampler.rows for sampler in self._samplers]
-        self._reset_seed = None if seed is None else int(seed) + 1000 * self.worker_index
-        self._episodes: list[MultiAgentEpisode] = []
-        self._slots: list[dict[AgentID, _Slot]] = []
-        self._pending: list[list[_Slot]] = []
-        self._needs_reset = True
-        self._collect = True
-        self._eval: dict[str, Any] | None = None
-        self.num_env_steps_sampled_lifetime = 0
-        self._new_metrics()
+
+    def _owned_spaces(self) -> list[gym.Space]:
+        return [sampler.random_space for sampler in self._samplers]
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """As the single-agent runner's, plus ``"gumbel"``: noise drawn but not used yet."""
+        return {**super().get_rng_state(), "gumbel": self._noise.get_state()}
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_rng_state` returned."""
+        super().set_rng_state(state)
+        self._noise.set_state(state.get("gumbel", {}))
 
     # ------------------------------------------------------------------ episodes
     def _reset_all(self) -> None:
@@ -262,11 +288,19 @@ class MultiAgentEnvRunner(RunnerStateMixin):
             if num_timesteps is not None:
                 raise ValueError("sample(): pass num_timesteps or num_episodes, not both.")
             check_positive_int("num_episodes", num_episodes)
-            return self._sample_episodes(num_episodes, explore, random_actions)
+            with self.global_rng:
+                return self._sample_episodes(num_episodes, explore, random_actions)
         num_steps = self.rollout_fragment_length
         if num_timesteps is not None:
             check_positive_int("num_timesteps", num_timesteps)
             num_steps = math.ceil(num_timesteps / self.num_envs)
+        with self.global_rng:  # once per call, not per step
+            self._sample_steps(num_steps, explore, random_actions)
+        self._m_env_steps += num_steps * self.num_envs
+        self.num_env_steps_sampled_lifetime += num_steps * self.num_envs
+        return self._take_batches()
+
+    def _sample_steps(self, num_steps: int, explore: bool, random_actions: bool) -> None:
         if self._needs_reset:
             self._reset_all()
         try:
@@ -276,9 +310,6 @@ class MultiAgentEnvRunner(RunnerStateMixin):
         except BaseException:
             self._needs_reset = True  # the envs moved on without us: start afresh next time
             raise
-        self._m_env_steps += num_steps * self.num_envs
-        self.num_env_steps_sampled_lifetime += num_steps * self.num_envs
-        return self._take_batches()
 
     def _take_batches(self) -> dict[str, Any]:
         batches, remaps = {}, []

@@ -18,6 +18,7 @@ from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
 from tripod.data.batch import tree_map
 from tripod.env.buffers import SampleBuffers, categorical_logp, first_nonfinite, leaves, tree_write
+from tripod.env.env_checks import EnvAPIError
 
 __all__ = [
     "EnvError",
@@ -114,7 +115,8 @@ def _nonfinite_error(env_name: str, what: str, sub_env: int, step: int, value: A
     return EnvError(
         f"Env '{env_name}' returned a NaN or inf {what} in sub-env {sub_env} at step {step}: {value!r}. "
         "Check the env's step()/reset() for divisions by zero, overflows or uninitialised state, or wrap "
-        "the env to clean its outputs."
+        "the env to clean its outputs. NaN/inf outputs stop sampling even with "
+        "restart_failed_sub_environments=True, which restarts only envs that raise."
     )
 
 
@@ -295,6 +297,9 @@ def sample_episodes(runner: Any, num_episodes: int, *, explore: bool, random_act
                 env_actions = runner._plan(output, explore).apply(output, 0, bufs)
             try:
                 obs, reward, terminated, truncated, _ = runner.env.step(env_actions)
+                runner.check_obs(obs, "step")
+            except EnvAPIError:
+                raise  # the env breaks gymnasium's API: a restart would not help
             except Exception as exc:  # an env restart cuts the running episodes
                 obs = runner._env_failure(exc, step)
                 reward, terminated, truncated = np.zeros(N), np.zeros(N, bool), np.zeros(N, bool)
@@ -305,6 +310,11 @@ def sample_episodes(runner: Any, num_episodes: int, *, explore: bool, random_act
             ep_return += np.where(real, reward, 0.0)
             ep_len += real
             done = terminated | truncated
+            rebuilt = getattr(runner.env, "restarted", None)
+            if rebuilt:  # sub-envs rebuilt by SyncVectorEnv: their episodes are cut, not reported
+                ep_return[rebuilt], ep_len[rebuilt] = 0.0, 0
+                bufs.reset_state(1, np.isin(np.arange(N), rebuilt))
+                done = done & ~np.isin(np.arange(N), rebuilt)
             for n in np.flatnonzero(done & (finished < quota)):
                 returns.append(float(ep_return[n]))
                 lens.append(int(ep_len[n]))

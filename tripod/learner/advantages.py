@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from tripod.core.columns import Columns
+from tripod.core.rl_module.validation import check_values
 from tripod.data.batch import flatten_time, to_torch
 from tripod.data.postprocessing import build_next_values, compute_gae, compute_returns
 
@@ -37,12 +38,12 @@ def estimate_advantages(
         return {Columns.ADVANTAGES: returns, Columns.VALUE_TARGETS: returns}
     with torch.no_grad():
         obs = flatten_time({Columns.OBS: batch[Columns.OBS]}, rewards.size)[Columns.OBS]
-        values = (
-            module.compute_values({Columns.OBS: to_torch(obs, device)}).cpu().numpy().reshape(rewards.shape)
-        )
-        boot_values = (
-            module.compute_values({Columns.OBS: to_torch(batch[BOOTSTRAP_OBS], device)}).cpu().numpy()
-        )
+        values = module.compute_values({Columns.OBS: to_torch(obs, device)})
+        check_values(module, values, rewards.size)
+        values = values.cpu().numpy().reshape(rewards.shape)
+        boot_values = module.compute_values({Columns.OBS: to_torch(batch[BOOTSTRAP_OBS], device)})
+        check_values(module, boot_values, len(batch[BOOTSTRAP_INDEX]))
+        boot_values = boot_values.cpu().numpy()
     next_values = build_next_values(values, boot_values, batch[BOOTSTRAP_INDEX])
     adv, targets = compute_gae(rewards, values, next_values, terms, truncs, gamma=gamma, lambda_=lambda_)
     return {Columns.ADVANTAGES: adv, Columns.VALUE_TARGETS: targets, Columns.VF_PREDS: values}

@@ -24,6 +24,7 @@ from tripod.core.rl_module.rl_module import ModuleID
 from tripod.core.rl_module.validation import OutputValidator
 from tripod.data.batch import batch_size, index_batch, to_torch
 from tripod.learner.optim import Adam
+from tripod.utils.seeding import LEARNER_STREAM, GlobalRNGScope, torch_generator
 
 POLICY_LOSS = "policy_loss"
 VF_LOSS = "vf_loss"
@@ -40,6 +41,14 @@ class Learner:
             ``DEFAULT_MODULE_ID``).
         module_ids_to_train: Which modules get optimizers (default: every torch
             module with parameters).
+
+    Attributes:
+        global_rng: The :class:`~tripod.utils.seeding.GlobalRNGScope` that
+            :meth:`update` runs in (seeded from ``config.seed``), so draws in the
+            module's ``forward_train`` (dropout, ``rsample``) come from the learner's
+            own stream. An algorithm replaces it with the one scope it shares with
+            its env runner.
+        shuffle_generator: The ``torch.Generator`` that shuffles minibatches.
     """
 
     def __init__(
@@ -66,6 +75,9 @@ class Learner:
         self._stats: dict[ModuleID, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         self.num_updates = 0
         self.num_env_steps_trained = 0
+        seed = getattr(config, "seed", None)
+        self.global_rng = GlobalRNGScope(seed, LEARNER_STREAM, device=self.device)
+        self.shuffle_generator = torch_generator(seed, LEARNER_STREAM, 1, device=self.device)
 
     # ------------------------------------------------------------------ hooks
     def check_module(self, module_id: ModuleID, module: Any) -> None:
@@ -117,6 +129,12 @@ class Learner:
 
         Returns per-module means of the logged statistics.
         """
+        with self.global_rng:  # once per update, not per minibatch
+            return self._update(batch, num_env_steps_sampled_lifetime)
+
+    def _update(
+        self, batch: Mapping[ModuleID, Mapping[str, Any]], num_env_steps_sampled_lifetime: int
+    ) -> dict[ModuleID, dict[str, float]]:
         lr = self.current_lr(num_env_steps_sampled_lifetime)
         for opt in self.optimizers.values():
             for group in opt.param_groups:
@@ -128,7 +146,10 @@ class Learner:
         mb = self.config.minibatch_size or max(sizes.values())
         num_minibatches = max(1, max(math.ceil(n / mb) for n in sizes.values()))
         for _ in range(self.config.num_epochs):
-            perms = {mid: torch.randperm(n, device=self.device) for mid, n in sizes.items()}
+            perms = {
+                mid: torch.randperm(n, generator=self.shuffle_generator, device=self.device)
+                for mid, n in sizes.items()
+            }
             chunks = {mid: torch.tensor_split(p, num_minibatches) for mid, p in perms.items()}
             for i in range(num_minibatches):
                 minibatch = {mid: index_batch(data[mid], chunks[mid][i]) for mid in data}
@@ -211,6 +232,32 @@ class Learner:
         self.set_extra_state(state.get("extra", {}))
         self.num_updates = int(state.get("num_updates", 0))
         self.num_env_steps_trained = int(state.get("num_env_steps_trained", 0))
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """``{"shuffle": torch generator state, "global": global_rng state}`` (checkpointable)."""
+        return {"shuffle": self.shuffle_generator.get_state(), "global": self.global_rng.get_state()}
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_rng_state` returned.
+
+        Raises:
+            ValueError: If ``state`` is incomplete or damaged.
+        """
+        if not isinstance(state, Mapping) or "shuffle" not in state or "global" not in state:
+            raise ValueError(
+                f"{type(self).__name__}.set_rng_state(): expected a dict with 'shuffle' and 'global' "
+                f"entries (from get_rng_state()), got {type(state).__name__}."
+            )
+        try:
+            shuffle = torch.as_tensor(state["shuffle"], dtype=torch.uint8).clone()
+            probe = torch.Generator(device=self.shuffle_generator.device)
+            probe.set_state(shuffle)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"{type(self).__name__}.set_rng_state(): the shuffle generator state is damaged ({err})."
+            ) from err
+        self.global_rng.set_state(state["global"])
+        self.shuffle_generator.set_state(shuffle)
 
     def get_extra_state(self) -> dict[str, Any]:
         """Algorithm-specific learner state (e.g. an adaptive KL coefficient)."""

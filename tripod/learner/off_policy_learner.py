@@ -107,9 +107,19 @@ class OffPolicyLearner(Learner):
 
         Statistics accumulate until :meth:`collect_results`.
 
+        Runs in :attr:`global_rng` (a no-op when the caller already entered it, as the
+        algorithm does once per iteration).
+
         Raises:
             TDTargetError: If a TD target is NaN or inf (nothing is updated then).
         """
+        with self.global_rng:
+            return self._update_from_replay(batch, num_env_steps_sampled_lifetime, return_td_errors)
+
+    def _update_from_replay(
+        self, batch: Mapping[ModuleID, Mapping[str, Any]], num_env_steps_sampled_lifetime: int,
+        return_td_errors: bool,
+    ) -> dict[ModuleID, np.ndarray]:  # fmt: skip
         self._env_steps = num_env_steps_sampled_lifetime
         out = {}
         for mid, sample in batch.items():

@@ -21,7 +21,7 @@ import platform
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from importlib import metadata as _pkg_metadata
 from pathlib import Path
 from typing import Any
@@ -31,18 +31,33 @@ import safetensors
 import safetensors.numpy
 import torch
 
+from tripod.utils.checkpoint_replace import (
+    CheckpointSaveError,
+    OverwriteError,
+    check_replaceable,
+    checkpoint_kind,
+    find_leftovers,
+    recover_leftovers,
+)
+
 __all__ = [
     "FORMAT_VERSION",
     "METADATA_FILE",
     "CheckpointError",
+    "CheckpointSaveError",
     "ClassImportError",
+    "OverwriteError",
     "atomic_directory",
+    "check_replaceable",
+    "checkpoint_kind",
     "class_path",
+    "find_leftovers",
     "flatten_state",
     "import_class",
     "load_state",
     "read_json",
     "read_metadata",
+    "recover_leftovers",
     "save_state",
     "unflatten_state",
     "write_json",
@@ -210,32 +225,57 @@ def _decode_array(node: dict[str, Any], tensors: Mapping[str, np.ndarray], where
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(
+    path: str | os.PathLike, *, kinds: Collection[str] | None = None, overwrite: bool = True
+) -> Iterator[Path]:
     """Write a directory atomically: yield a temp dir, then rename it to ``path``.
 
     The temp dir is created next to ``path`` (same filesystem, so renames are
     atomic). When the ``with`` body succeeds, its files are fsynced and the temp dir
     is renamed into place; an existing ``path`` is first renamed to a hidden backup
     that is deleted only after the new directory is in place. When the body raises,
-    the temp dir is removed and ``path`` is left untouched. Should the process die
-    between the two renames, the previous checkpoint survives as
-    ``.<name>.old-<id>`` next to ``path`` (loading errors point to it).
+    the temp dir is removed and ``path`` is left untouched.
+
+    :func:`check_replaceable` (``kinds``, ``overwrite``) decides first what may be
+    replaced: never a directory tripod did not write. :func:`recover_leftovers` puts
+    back a backup whose checkpoint is missing (a save died between the renames) and
+    removes the leftovers of interrupted saves once ``path`` is complete.
 
     Raises:
-        NotADirectoryError: If ``path`` exists and is not a directory.
+        OverwriteError: If ``path`` may not be replaced (see :func:`check_replaceable`).
+        CheckpointSaveError: If the file system refuses a write (names path and OS error).
     """
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"{target} exists and is not a directory; refusing to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; checkpoints get normal permissions
+    target = Path(os.path.abspath(path))
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover_leftovers(target)
+    except OSError as err:
+        raise _save_error(target, err) from err
+    check_replaceable(target, kinds=kinds, overwrite=overwrite)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as err:
+        raise _save_error(target, err) from err
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; checkpoints get normal permissions
         yield tmp
         _fsync_tree(tmp)
+        _swap_into_place(tmp, target)
+    except OverwriteError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, CheckpointSaveError) and isinstance(err.__cause__, OSError):
+            err = err.__cause__  # a nested save (the module inside an algorithm): name the outer path
+        raise _save_error(target, err) from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    recover_leftovers(target)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
     backup = None
     if target.exists():
         backup = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
@@ -245,11 +285,22 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         if backup is not None:
             os.rename(backup, target)
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync(target.parent, is_dir=True)
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
+
+
+def _save_error(target: Path, err: OSError) -> CheckpointSaveError:
+    name = str(getattr(err, "filename", None) or "")
+    internal = (
+        not name or name == str(target) or ".tmp-" in name or ".old-" in name
+    )  # tripod's own temp paths
+    where = "" if internal else f" ({name})"
+    reason = err.strerror or str(err) or type(err).__name__
+    if isinstance(err, FileExistsError) and err.filename and Path(err.filename).is_file():
+        reason, where = f"{err.filename} is a file, not a directory", ""
+    return CheckpointSaveError(f"cannot write checkpoint {target}: {reason}{where}", target)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -10,6 +10,11 @@ Layout:
         learning_curve.png   return vs env steps (when matplotlib is installed)
         checkpoints/iter_000010/ ...  the last N checkpoints
         result.json          the run's summary (evaluation return, steps, stop reason, ...)
+        .lock                held (``flock``) while a run uses the directory
+
+A run directory is locked while a run uses it (:meth:`RunDir.lock`): a second run
+into the same directory fails at once with :class:`RunLockedError`. The lock is an
+OS file lock, so a killed run never leaves a stale lock behind.
 """
 
 from __future__ import annotations
@@ -22,13 +27,41 @@ import os
 import re
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
-from tripod.utils.checkpoint import METADATA_FILE, CheckpointError, read_json, write_json
+from tripod.utils.checkpoint import (
+    METADATA_FILE,
+    CheckpointError,
+    CheckpointSaveError,
+    checkpoint_kind,
+    find_leftovers,
+    read_json,
+    recover_leftovers,
+    write_json,
+)
 from tripod.utils.loggers import CsvLogger, JsonlLogger, MultiLogger, TensorBoardLogger
 
+try:  # POSIX; elsewhere run directories are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 CHECKPOINT_PATTERN = re.compile(r"^iter_(\d+)$")
+_LEFTOVER_PATTERN = re.compile(r"^\.(iter_\d+)\.(?:tmp|old)-")
+_DISCARDED_PATTERN = re.compile(r"^\.iter_\d+\.del-[0-9a-f]+$")
+LOCK_FILE = ".lock"
+#: Entries that mark a directory as a tripod run (a new run may also go into an empty directory).
+_RUN_MARKERS = (LOCK_FILE, "metrics.jsonl", "checkpoints", "result.json")
+
+
+class RunDirError(Exception):
+    """A run directory cannot be used: it cannot be created, or holds files that are not a tripod run."""
+
+
+class RunLockedError(RunDirError):
+    """Another process is using the run directory (it holds the directory's lock)."""
 
 
 class CheckpointManager:
@@ -64,15 +97,64 @@ class CheckpointManager:
         return checkpoints[-1] if checkpoints else None
 
     def save(self, algo: Any, iteration: int) -> Path:
-        """Write ``algo``'s checkpoint for ``iteration``, then delete the ones beyond ``keep``."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Write ``algo``'s checkpoint for ``iteration``, then delete the ones beyond ``keep``.
+
+        Only complete algorithm checkpoints ``iter_NNNNNN`` are ever deleted, and only
+        after the new one is complete; leftovers of interrupted saves are cleaned up
+        (:meth:`recover`).
+
+        Raises:
+            CheckpointSaveError: If the checkpoint cannot be written (the message names
+                the path and the OS error); nothing was deleted, ``algo`` is unchanged.
+        """
         path = self.directory / f"iter_{iteration:06d}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            reason = err.strerror or str(err)
+            if self.directory.exists() and not self.directory.is_dir():
+                reason = "it is a file, not a directory"
+            raise CheckpointSaveError(
+                f"cannot write checkpoint {path}: {reason} ({self.directory})", path
+            ) from err
         algo.save_to_path(path)
         if self.keep is not None:
             for old in self.list()[: -self.keep]:
-                if old != path:
-                    shutil.rmtree(old, ignore_errors=True)
+                if old != path and checkpoint_kind(old) == "algorithm":
+                    _discard(old)
+        self.recover()
         return path
+
+    def recover(self) -> list[Path]:
+        """Clean up after saves that were interrupted (killed, power loss); call it only under the run lock.
+
+        For every checkpoint ``iter_N`` with leftovers ``.iter_N.tmp-*`` / ``.iter_N.old-*``:
+        if ``iter_N`` is missing but a backup survives (a save died between its two
+        renames), the backup is put back (with a warning); the leftovers are deleted
+        once a complete checkpoint ``iter_M`` with ``M >= N`` exists. Nothing else in
+        the directory is touched.
+
+        Returns:
+            The checkpoints that were put back.
+        """
+        if not self.directory.is_dir():
+            return []
+        for trash in self.directory.glob(".iter_*.del-*"):  # pruned checkpoints whose deletion was cut short
+            if _DISCARDED_PATTERN.match(trash.name) and trash.is_dir() and not trash.is_symlink():
+                shutil.rmtree(trash, ignore_errors=True)
+        names = {m.group(1) for p in self.directory.iterdir() if (m := _LEFTOVER_PATTERN.match(p.name))}
+        restored = []
+        for name in sorted(names):
+            target = self.directory / name
+            if recover_leftovers(target) is not None:
+                restored.append(target)
+        latest = self.latest()
+        newest = -1 if latest is None else int(CHECKPOINT_PATTERN.match(latest.name).group(1))
+        for name in sorted(names):
+            if not (self.directory / name).exists() and int(name.split("_")[1]) <= newest:
+                for leftover in sum(find_leftovers(self.directory / name), []):
+                    shutil.rmtree(leftover, ignore_errors=True)
+        return restored
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -117,13 +199,63 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike, *, keep_checkpoints: int | None = None) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as err:
+            raise RunDirError(
+                f"{self.path} exists and is not a directory; choose another run directory."
+            ) from err
+        except OSError as err:
+            raise RunDirError(
+                f"cannot create run directory {self.path}: {err.strerror or err}"
+                f"{f' ({err.filename})' if err.filename else ''}; choose another run directory."
+            ) from err
+        self._lock_fd: int | None = None
         self.config_path = self.path / "config.json"
         self.metrics_path = self.path / "metrics.jsonl"
         self.csv_path = self.path / "progress.csv"
         self.plot_path = self.path / "learning_curve.png"
         self.result_path = self.path / "result.json"
         self.checkpoints = CheckpointManager(self.path / "checkpoints", keep=keep_checkpoints)
+
+    @property
+    def locked(self) -> bool:
+        """Whether this object holds the directory's lock."""
+        return self._lock_fd is not None
+
+    def lock(self) -> None:
+        """Lock the directory for this run until :meth:`unlock` or the process ends.
+
+        A directory that holds files but is not a tripod run is refused, so a run
+        never mixes its files with others'. The lock is ``flock`` on ``.lock``; the OS
+        releases it when the process dies, so a killed run leaves no stale lock.
+
+        Raises:
+            RunLockedError: If another process holds the lock.
+            RunDirError: If the directory holds files that are not a tripod run.
+        """
+        if self._lock_fd is not None:
+            return
+        check_run_dir(self.path, existing_run_ok=True)
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise RunDirError(f"cannot create the lock file in {self.path}: {err.strerror or err}") from err
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                os.close(fd)
+                raise _locked_error(self.path) from err
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release the lock taken by :meth:`lock` (the ``.lock`` file stays: it marks a tripod run)."""
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            os.close(fd)  # closing the descriptor releases the flock
 
     def write_config(self, config_dict: dict[str, Any]) -> None:
         """Write ``config.json``."""
@@ -171,6 +303,74 @@ class RunDir:
                 buffer = io.StringIO()
                 csv.writer(buffer).writerows(rows)
                 _replace_text(self.csv_path, buffer.getvalue())
+
+
+def _discard(checkpoint: Path) -> None:
+    """Delete a checkpoint so that no half-deleted copy can ever be listed: rename it away first."""
+    trash = checkpoint.parent / f".{checkpoint.name}.del-{uuid.uuid4().hex[:12]}"
+    try:
+        os.rename(checkpoint, trash)
+    except OSError:
+        return  # it stays a complete checkpoint; the next save tries again
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a directory that a tripod run wrote (or an empty one)."""
+    path = Path(path)
+    return path.is_dir() and (not any(path.iterdir()) or any((path / m).exists() for m in _RUN_MARKERS))
+
+
+def check_run_dir(path: str | os.PathLike, *, existing_run_ok: bool) -> None:
+    """Raise unless a run may use ``path`` now; creates nothing.
+
+    Args:
+        path: The run directory (it may not exist yet).
+        existing_run_ok: Whether ``path`` may already hold a tripod run (a resumed run).
+
+    Raises:
+        RunLockedError: If another process is using the directory.
+        RunDirError: If ``path`` is a file, holds files that are not a tripod run, or
+            (unless ``existing_run_ok``) already holds a run.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise RunDirError(f"{path} exists and is not a directory; choose another run directory.")
+    if fcntl is not None and (path / LOCK_FILE).is_file():
+        try:
+            fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as err:
+                raise _locked_error(path) from err
+            finally:
+                os.close(fd)
+    if not is_run_dir(path):
+        shown = ", ".join(sorted(p.name for p in path.iterdir())[:3])
+        raise RunDirError(
+            f"{path} holds files that are not a tripod run ({shown}, ...); a new run needs a new or empty "
+            "directory. Choose another run directory."
+        )
+    if not existing_run_ok and any((path / m).exists() for m in ("metrics.jsonl", "checkpoints")):
+        raise RunDirError(
+            f"{path} already holds a run: continue it with --resume {path}, or choose another --out."
+        )
+
+
+def _locked_error(path: Path) -> RunLockedError:
+    try:
+        pid = (path / LOCK_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        pid = ""
+    owner = f" (pid {pid})" if pid.isdigit() else ""
+    return RunLockedError(
+        f"{path} is in use by another tripod run{owner}; wait for it to finish or choose another run directory."
+    )
 
 
 def _number(row: list[str], col: int) -> float:

@@ -8,22 +8,34 @@ This is the loop behind ``tripod train``, usable from Python as well:
 Ctrl-C is handled gracefully: the first stops after the current iteration (which
 is logged and checkpointed), a second abandons the iteration at once (the last
 checkpoint stays). Either way ``result.json`` is written with
-``stopped_by="interrupt"``.
+``stopped_by="interrupt"``. A Ctrl-C while a checkpoint is being written waits for
+the write to finish.
+
+The run directory is locked for the run (:meth:`RunDir.lock`), and leftovers of
+interrupted saves are cleaned up at the start. A checkpoint that cannot be written
+stops the run with :class:`~tripod.utils.checkpoint.CheckpointSaveError` naming the
+path and the OS error; the algorithm keeps its trained state in memory, so
+``algo.save_to_path(elsewhere)`` still works.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tripod.utils.checkpoint import CheckpointSaveError
 from tripod.utils.progress import ProgressDisplay
 from tripod.utils.run_dir import RunDir
+
+__all__ = ["CheckpointSaveError", "GracefulInterrupt", "StopCriteria", "format_summary", "train_run"]
 
 
 @dataclasses.dataclass
@@ -69,13 +81,27 @@ class GracefulInterrupt:
     def __init__(self) -> None:
         self.requested = False
         self._previous: Any = None
+        self._saving = False
 
     def _handle(self, signum: int, frame: Any) -> None:
+        # os.write: safe inside a signal handler, unlike print (re-entrant buffered IO).
+        if self._saving:  # never abandon a checkpoint half-written: it finishes first
+            self.requested = True
+            os.write(2, b"\nCtrl-C: finishing the checkpoint being written, then stopping.\n")
+            return
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        # os.write: safe inside a signal handler, unlike print (re-entrant buffered IO).
         os.write(2, b"\nCtrl-C: stopping after this iteration (press Ctrl-C again to stop at once).\n")
+
+    @contextlib.contextmanager
+    def saving(self) -> Iterator[None]:
+        """Within this block a Ctrl-C only requests the stop; the checkpoint write finishes."""
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
 
     def __enter__(self) -> GracefulInterrupt:
         if threading.current_thread() is threading.main_thread():
@@ -114,10 +140,32 @@ def train_run(
         The summary written to ``result.json`` (``stopped_by``, ``iterations``,
         ``env_steps``, ``wall_s``, ``train_return_mean``, ``eval_return_mean``,
         ``eval_return_std``, ``checkpoint``, ...).
+
+    Raises:
+        RunLockedError: If another process is using ``run``'s directory.
+        RunDirError: If the directory holds files that are not a tripod run.
+        CheckpointSaveError: If a checkpoint cannot be written; ``algo`` keeps its
+            state, and ``result.json`` records the error where it can be written.
     """
     display = display or ProgressDisplay(live=False)
     summary = dict(summary or {}, run_dir=str(run.path))
-    run.write_config(algo.config.to_dict())
+    owns_lock = not run.locked
+    run.lock()
+    try:
+        run.checkpoints.recover()
+        run.write_config(algo.config.to_dict())
+        summary = _train_loop(algo, run, stop, checkpoint_every, eval_episodes, display, summary)
+    finally:
+        if owns_lock:
+            run.unlock()
+    summary["plot"] = _plot(run, summary, plot_title)
+    return summary
+
+
+def _train_loop(
+    algo: Any, run: RunDir, stop: StopCriteria, every: int, eval_episodes: int, display: Any, summary: dict
+) -> dict[str, Any]:
+    """The body of :func:`train_run` while the run directory is locked."""
     logger, summary["tensorboard"] = run.open_loggers()
     t0, last, stopped_by, aborted = time.perf_counter(), None, None, False
     checkpoint = run.checkpoints.latest()
@@ -132,18 +180,23 @@ def train_run(
                     last["timestamp"] = time.time()
                     logger.log(last)
                     display.update(last)
-                    if checkpoint_every and algo.iteration % checkpoint_every == 0:
-                        checkpoint = run.checkpoints.save(algo, algo.iteration)
+                    if every and algo.iteration % every == 0:
+                        with interrupt.saving():
+                            checkpoint = run.checkpoints.save(algo, algo.iteration)
         except KeyboardInterrupt:  # a second Ctrl-C mid-iteration: that iteration is not saved
             stopped_by, aborted = "interrupt", True
         except BaseException as err:
-            summary.update(_progress(algo, last, checkpoint, t0, "error"), error=repr(err))
-            run.write_result(summary)
+            _write_error(run, summary, _progress(algo, last, checkpoint, t0, "error"), err)
             raise
         finally:
             logger.close()
-        if not aborted and (checkpoint is None or checkpoint.name != f"iter_{algo.iteration:06d}"):
-            checkpoint = run.checkpoints.save(algo, algo.iteration)
+        try:
+            if not aborted and (checkpoint is None or checkpoint.name != f"iter_{algo.iteration:06d}"):
+                with interrupt.saving():
+                    checkpoint = run.checkpoints.save(algo, algo.iteration)
+        except CheckpointSaveError as err:
+            _write_error(run, summary, _progress(algo, last, checkpoint, t0, "error"), err)
+            raise
         summary.update(_progress(algo, last, checkpoint, t0, stopped_by))
         if stopped_by != "interrupt" and eval_episodes > 0:
             try:
@@ -157,8 +210,14 @@ def train_run(
                 summary["stopped_by"] = "interrupt"
         summary["wall_s"] = round(time.perf_counter() - t0, 3)
         run.write_result(summary)
-    summary["plot"] = _plot(run, summary, plot_title)
     return summary
+
+
+def _write_error(run: RunDir, summary: dict, progress: dict, err: BaseException) -> None:
+    """Record a failed run in ``result.json`` (best effort: the directory may be unwritable)."""
+    summary.update(progress, error=repr(err))
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        run.write_result(summary)
 
 
 def _progress(algo: Any, last: dict | None, checkpoint: Path | None, t0: float, stopped_by: str) -> dict:

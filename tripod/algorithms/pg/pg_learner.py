@@ -9,6 +9,7 @@ import torch
 from tripod.core.columns import Columns
 from tripod.core.rl_module.apis import ValueFunctionAPI
 from tripod.core.rl_module.rl_module import ModuleID
+from tripod.core.rl_module.validation import check_values
 from tripod.learner.advantages import masked_mean, on_policy_training_batch, train_action_dist
 from tripod.learner.learner import ENTROPY, POLICY_LOSS, TOTAL_LOSS, VF_LOSS, Learner
 
@@ -55,6 +56,7 @@ class PGLearner(Learner):
         vf_loss = torch.zeros(())
         if self.uses_baseline(module_id):
             values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
+            check_values(module, values, batch[Columns.VALUE_TARGETS].shape[0])
             vf_loss = masked_mean((values - batch[Columns.VALUE_TARGETS]).pow(2), mask)
             total = total + config.vf_loss_coeff * vf_loss
         self.log(

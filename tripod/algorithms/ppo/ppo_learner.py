@@ -9,6 +9,7 @@ import torch
 from tripod.core.columns import Columns
 from tripod.core.rl_module.apis import ValueFunctionAPI
 from tripod.core.rl_module.rl_module import ModuleID
+from tripod.core.rl_module.validation import check_values
 from tripod.learner.advantages import masked_mean, on_policy_training_batch, train_action_dist
 from tripod.learner.learner import ENTROPY, POLICY_LOSS, TOTAL_LOSS, VF_LOSS, Learner
 
@@ -67,6 +68,7 @@ class PPOLearner(Learner):
         vf_loss = torch.zeros(())
         if config.use_critic:
             values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
+            check_values(module, values, batch[Columns.VALUE_TARGETS].shape[0])
             vf_err = (values - batch[Columns.VALUE_TARGETS]).pow(2)
             if config.vf_clip_param is not None:
                 vf_err = vf_err.clamp(max=config.vf_clip_param)

@@ -52,7 +52,7 @@ def _is_int(v: object) -> bool:
 def _check_int_list(v: object) -> str | None:
     if isinstance(v, list | tuple) and all(_is_int(h) and h > 0 for h in v):
         return None
-    return "a list of positive ints, e.g. [256, 256] (or [] for none)"
+    return "expected a list of positive ints, e.g. [256, 256] (or [] for none)"
 
 
 def _check_activation(v: object) -> str | None:
@@ -62,28 +62,28 @@ def _check_activation(v: object) -> str | None:
             return None
         except ValueError as e:
             return str(e)
-    return "an activation name such as 'relu' or 'tanh', or None"
+    return "expected an activation name such as 'relu' or 'tanh', or None"
 
 
 def _check_conv_filters(v: object) -> str | None:
     if v is None:
         return None
     if not isinstance(v, list | tuple) or not v:
-        return "None or a non-empty list of [out_channels, kernel, stride] entries"
+        return "expected None or a non-empty list of [out_channels, kernel, stride] entries"
     for i, entry in enumerate(v):
         try:
             parse_conv_filter(entry, i, is_last=i == len(v) - 1)
         except ValueError as e:
-            return f"a list of [out_channels, kernel, stride] entries; {e}"
+            return f"expected a list of [out_channels, kernel, stride] entries: {e}"
     return None
 
 
 def _check_bool(v: object) -> str | None:
-    return None if isinstance(v, bool | np.bool_) else "True or False"
+    return None if isinstance(v, bool | np.bool_) else "expected True or False"
 
 
 def _check_pos_int(v: object) -> str | None:
-    return None if _is_int(v) and v > 0 else "a positive int"
+    return None if _is_int(v) and v > 0 else "expected a positive int"
 
 
 _CHECKS: dict[str, Callable[[object], str | None]] = {
@@ -138,7 +138,7 @@ def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[
     for key, check in _CHECKS.items():
         problem = check(resolved[key])
         if problem is not None:
-            raise ValueError(f"model_config[{key!r}] must be {problem}; got {resolved[key]!r}.")
+            raise ValueError(f"model_config[{key!r}] = {resolved[key]!r} is not valid: {problem.rstrip('.')}.")
     for key in ("fcnet_hiddens", "head_fcnet_hiddens"):
         resolved[key] = [int(h) for h in resolved[key]]
     for key in ("lstm_cell_size", "max_seq_len"):

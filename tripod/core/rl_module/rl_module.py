@@ -177,11 +177,18 @@ class RLModule:
             "model_config": self.model_config,
         }
 
-    def save_to_path(self, path: str) -> str:
-        """Write weights (safetensors) and metadata (JSON) to directory ``path``, atomically."""
+    def save_to_path(self, path: str, *, overwrite: bool = True) -> str:
+        """Write weights (safetensors) and metadata (JSON) to directory ``path``, atomically.
+
+        A previous module checkpoint at ``path`` is replaced when ``overwrite`` is true
+        (the default), else refused. tripod never replaces anything else: an existing
+        non-empty directory that is not a tripod module checkpoint raises
+        ``OverwriteError`` even with ``overwrite=True``. A failed write raises
+        ``CheckpointSaveError`` and leaves the previous checkpoint intact.
+        """
         from tripod.core.rl_module.module_io import save_module
 
-        return save_module(self, path)
+        return save_module(self, path, overwrite=overwrite)
 
     def restore_from_path(self, path: str) -> None:
         """Load weights saved by :meth:`save_to_path` into this module."""
@@ -190,18 +197,27 @@ class RLModule:
         self.set_state(load_module_state(path))
 
     @classmethod
-    def from_checkpoint(cls, path: str, *, module_class: Any = None) -> RLModule:
-        """Rebuild a module saved with :meth:`save_to_path` (never unpickles).
+    def from_checkpoint(cls, path: str, *, module_class: Any = None, trusted: bool = False) -> RLModule:
+        """Rebuild a module saved with :meth:`save_to_path` (never unpickles, never imports).
+
+        The recorded class is used only if tripod defines it or its module is
+        already imported in this process (see docs/checkpoints.md, "Security").
 
         Args:
             path: The checkpoint directory.
             module_class: The class to build; defaults to the class recorded in
-                the checkpoint (which must be importable). For a MultiRLModule
-                checkpoint also ``{module_id: class}`` for its sub-modules.
+                the checkpoint. For a MultiRLModule checkpoint also
+                ``{module_id: class}`` for its sub-modules.
+            trusted: Import the recorded class's module if it is not imported yet
+                (only for checkpoints you trust).
+
+        Raises:
+            CheckpointError: The checkpoint is missing, damaged or tampered with, or
+                names a class it may not load (``UntrustedCheckpointError``).
         """
         from tripod.core.rl_module.module_io import load_module
 
-        return load_module(path, module_class=module_class)
+        return load_module(path, module_class=module_class, trusted=trusted)
 
     # ------------------------------------------------------------------- misc
     def as_multi_rl_module(self):
