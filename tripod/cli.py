@@ -263,7 +263,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (CheckpointSaveError, *_user_errors()) as err:  # e.g. an env that breaks its API mid-run
         last = run.checkpoints.latest()
         kept = f"the last checkpoint is {last}" if last else "no checkpoint was written"
-        raise CliError(f"{err}. Training stopped at iteration {algo.iteration}; {kept}.") from err
+        raise CliError(
+            f"{str(err).rstrip('.')}. Training stopped at iteration {algo.iteration}; {kept}."
+        ) from err
     finally:
         run.unlock()
         algo.stop()
@@ -297,7 +299,11 @@ def _module_class(ref: str) -> type:
     try:
         cls = import_class(ref)
     except ClassImportError as err:
-        raise CliError(f"--module {ref}: {err}") from err
+        detail = str(err).split(" Move the class into")[0]  # drop the Python-API advice
+        raise CliError(
+            f"--module {ref}: {detail} Name a class in an importable module (on sys.path, e.g. the "
+            "current directory or an installed package) as PKG.MOD:CLASS."
+        ) from err
     if not issubclass(cls, RLModule):
         raise CliError(f"--module {ref}: {cls.__name__} is not an RLModule subclass.")
     return cls

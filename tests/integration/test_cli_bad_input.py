@@ -32,7 +32,10 @@ def argparse_error(capsys, *argv) -> str:
         (["--stop-return", "nan"], "argument --stop-return: must be a finite number, got 'nan'"),
         (["--stop-return", "high"], "argument --stop-return: expected a number, got 'high'"),
         (["--seed", "-1"], r"argument --seed: must be an int in [0, 2**63 - 1], got -1"),
-        (["--seed", str(2**70)], "argument --seed: must be an int in [0, 2**63 - 1], got 1180591620717411303424"),
+        (
+            ["--seed", str(2**70)],
+            "argument --seed: must be an int in [0, 2**63 - 1], got 1180591620717411303424",
+        ),
         (["--seed", "1.5"], "argument --seed: expected an integer seed, got '1.5'"),
     ],
 )

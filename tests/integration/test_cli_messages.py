@@ -62,7 +62,10 @@ def test_an_env_that_breaks_its_space_mid_run_is_one_line(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("model_config", "match"),
     [
-        ({"fcnet_activation": "relux"}, r"model_config\['fcnet_activation'\] = 'relux' is not valid: Unknown"),
+        (
+            {"fcnet_activation": "relux"},
+            r"model_config\['fcnet_activation'\] = 'relux' is not valid: Unknown",
+        ),
         ({"fcnet_hiddens": [64, -1]}, r"= \[64, -1\] is not valid: expected a list of positive ints"),
         ({"conv_filters": [[16, 8]]}, r"is not valid: expected a list of \[out_channels, kernel, stride\]"),
         ({"use_lstm": "yes"}, r"model_config\['use_lstm'\] = 'yes' is not valid: expected True or False\.$"),
@@ -72,3 +75,79 @@ def test_bad_model_config_values_read_as_one_sentence(model_config, match):
     with pytest.raises(ValueError, match=match) as info:
         resolve_model_config(model_config)
     assert "; got" not in str(info.value) and ".." not in str(info.value)
+
+
+class _NoSpacesEnv(gym.Env):
+    """Forgot to declare observation_space / action_space."""
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(4, np.float32), 0.0, False, False, {}
+
+
+def test_an_env_without_spaces_says_how_to_declare_them():
+    from tripod.algorithms.ppo import PPOConfig
+    from tripod.env.env_checks import EnvAPIError
+
+    with pytest.raises(
+        EnvAPIError, match=r"Env '_NoSpacesEnv' has no observation_space \(got none\)\. A gym"
+    ):
+        PPOConfig().environment(_NoSpacesEnv).build_algo()
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory):
+    """A finished one-iteration PPO CartPole run."""
+    run = tmp_path_factory.mktemp("runs") / "run"
+    argv = ["train", "ppo", "CartPole-v1", "--out", run, "--stop-iters", 1, "--num-envs", 1, "--no-preset",
+            "--eval-episodes", 0, "--set", "train_batch_size_per_learner=64", "--set", "minibatch_size=32"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    return run
+
+
+def test_train_without_algo_and_env(capsys):
+    assert "train needs ALGO and ENV (e.g. 'tripod train ppo CartPole-v1')" in user_error(capsys, "train")
+
+
+def test_resume_with_another_algorithm_names_both(capsys, cartpole_run):
+    err = user_error(capsys, "train", "dqn", "CartPole-v1", "--resume", cartpole_run, "--stop-iters", 2)
+    assert f"{cartpole_run} is a ppo run, not dqn." in err
+
+
+def test_evaluate_a_missing_path(capsys, tmp_path):
+    assert f"{tmp_path / 'nope'} does not exist." in user_error(capsys, "evaluate", tmp_path / "nope")
+
+
+def test_loading_the_wrong_kind_of_checkpoint_says_what_to_load_instead(cartpole_run, tmp_path):
+    from tripod.algorithms.algorithm import Algorithm
+    from tripod.core import RLModule
+    from tripod.utils.checkpoint import CheckpointError
+    from tripod.utils.run_dir import resolve_checkpoint
+
+    ckpt = resolve_checkpoint(cartpole_run)
+    with pytest.raises(
+        CheckpointError, match=r"holds a 'algorithm' checkpoint, not a 'rl_module'\. It is an alg"
+    ):
+        RLModule.from_checkpoint(ckpt)
+    module_dir = ckpt / "module" / "default_policy"
+    assert RLModule.from_checkpoint(module_dir).observation_space.shape == (4,)  # where the message points
+    with pytest.raises(
+        CheckpointError, match=r"it is a module alone \(e\.g\. from tripod export\): load it with"
+    ):
+        Algorithm.from_checkpoint(module_dir)
+
+
+def test_a_field_passed_to_a_method_that_sets_it_under_another_name():
+    from tripod.algorithms.config import UnknownSettingError
+    from tripod.algorithms.ppo import PPOConfig
+
+    with pytest.raises(
+        UnknownSettingError,
+        match=r"Did you mean 'metrics_num_episodes_for_smoothing'\? \('metrics_window' itself is a setting",
+    ):
+        PPOConfig().reporting(metrics_window=5)
+    config = PPOConfig()
+    config.metrics_window = 5  # what the message says to do instead
+    assert config.metrics_window == 5

@@ -106,7 +106,9 @@ def test_module_flag_loads_a_module_class_from_a_script(run, tmp_path, capsys):
     assert main(["evaluate", str(ckpt), "--module", "tripod.utils.checkpoint:CheckpointError"]) == 2
     assert "CheckpointError is not an RLModule subclass" in one_line_error(capsys)
     assert main(["evaluate", str(ckpt), "--module", "no_such_pkg_x.mod:Cls"]) == 2
-    assert "--module no_such_pkg_x.mod:Cls" in one_line_error(capsys)
+    err = one_line_error(capsys)
+    assert "--module no_such_pkg_x.mod:Cls: cannot import class" in err and "as PKG.MOD:CLASS." in err
+    assert "module_class=" not in err  # Python-API advice does not help on the command line
 
 
 def test_trust_checkpoint_flag_opts_in(run, tmp_path, monkeypatch, capsys):
@@ -130,3 +132,35 @@ def test_resume_refuses_another_env_naming_both(run, capsys):
     assert "trains on CartPole-v1, not CartPole-v0 (--set env=CartPole-v0)" in err
     assert main(["train", "ppo", "Acrobot-v1", "--resume", str(run), "--stop-iters", "1"]) == 2
     assert "trains on CartPole-v1, not Acrobot-v1 (ENV Acrobot-v1)" in one_line_error(capsys)
+
+
+def _late_env_module(tmp_path: Path, monkeypatch, name: str) -> str:
+    """A module, not imported yet, that registers a CartPole copy with gymnasium; returns ``mod:EnvId``."""
+    (tmp_path / f"{name}.py").write_text(
+        "import gymnasium as gym\n"
+        f"gym.register('{name}-v0', "
+        "entry_point='gymnasium.envs.classic_control.cartpole:CartPoleEnv', max_episode_steps=500)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return f"{name}:{name}-v0"
+
+
+def test_env_flag_names_a_module_env_the_checkpoint_may_not_import(run, tmp_path, monkeypatch, capsys):
+    env = _late_env_module(tmp_path, monkeypatch, "tripod_cli_late_env_eval")
+    ckpt = run / "checkpoints" / "iter_000001"
+    set_config(ckpt, env=env)
+    assert main(["evaluate", str(ckpt), "--episodes", "1"]) == 2
+    err = one_line_error(capsys)
+    assert f"env '{env}' was not loaded" in err and "--env ENV for an env" in err
+    assert "tripod_cli_late_env_eval" not in sys.modules
+    assert main(["evaluate", str(ckpt), "--episodes", "1", "--env", env]) == 0
+    assert "over 1 greedy episodes" in capsys.readouterr().out
+
+
+def test_resume_with_env_named_loads_a_module_env(run, tmp_path, monkeypatch, capsys):
+    env = _late_env_module(tmp_path, monkeypatch, "tripod_cli_late_env_resume")
+    set_config(run / "checkpoints" / "iter_000001", env=env)
+    assert main(["train", "--resume", str(run), "--stop-iters", "2", "--eval-episodes", "0"]) == 2
+    assert f"env '{env}' was not loaded" in one_line_error(capsys)
+    assert main(["train", "ppo", env, "--resume", str(run), "--stop-iters", "2", "--eval-episodes", "0"]) == 0
+    assert "Resuming" in capsys.readouterr().out

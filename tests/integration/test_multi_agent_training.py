@@ -16,6 +16,7 @@ from tripod.algorithms.config import ConfigError
 from tripod.algorithms.pg import PGConfig
 from tripod.algorithms.ppo import DefaultPPOTorchRLModule, PPOConfig
 from tripod.core import Columns, MultiRLModuleSpec, RLModule, RLModuleSpec
+from tripod.env.env_checks import EnvAPIError
 from tripod.env.examples import CartPoleHeuristicModule, MultiAgentCartPole
 from tripod.utils.checkpoint import CheckpointError
 
@@ -215,7 +216,7 @@ def test_unknown_module_from_the_mapping_fails_at_build_naming_agent_and_id():
 
 def test_multi_agent_env_without_multi_agent_config_says_what_to_do():
     config = PPOConfig().environment(lambda cfg: MultiAgentCartPole(cfg)).training(**SMALL)
-    with pytest.raises(Exception, match=r"multi-agent env.*\.multi_agent\(policies="):
+    with pytest.raises(EnvAPIError, match=r"multi-agent env.*\.multi_agent\(policies="):
         config.build_algo()
 
 

@@ -166,7 +166,9 @@ def test_old_gym_api_in_async_workers_is_an_error():
     venv = make_vector_env(OldStepEnv, num_envs=1, vectorize_mode="async")
     try:
         venv.reset(seed=0)
-        with pytest.raises(OldGymAPIError, match=r"Env 'OldStepEnv' uses the pre-0.26 gym API: step\(\) returned 4"):
+        with pytest.raises(
+            OldGymAPIError, match=r"Env 'OldStepEnv' uses the pre-0.26 gym API: step\(\) returned 4"
+        ):
             venv.step(np.zeros(1, np.int64))
     finally:
         venv.close(terminate=True)
@@ -238,7 +240,10 @@ def test_old_gym_api_envs_get_a_clear_error(env):
         venv.step(np.zeros(2, np.int64))
     msg = str(info.value)
     assert f"Env '{env.__name__}'" in msg and "pre-0.26 gym API" in msg
-    assert "reset() returns (obs, info)" in msg and "step() returns (obs, reward, terminated, truncated, info)" in msg
+    assert (
+        "reset() returns (obs, info)" in msg
+        and "step() returns (obs, reward, terminated, truncated, info)" in msg
+    )
     assert "shimmy" in msg
 
 
@@ -265,16 +270,37 @@ def test_old_gym_api_is_detected_behind_gymnasium_wrappers():
         (lambda: PGConfig().training(vf_loss_coeff=float("inf")), r"vf_loss_coeff must be a finite number"),
         (lambda: DQNConfig().training(tau=float("nan")), r"tau must be a finite number"),
         (lambda: DQNConfig().training(epsilon=float("nan")), r"epsilon must be a finite number"),
-        (lambda: DQNConfig().training(training_intensity=float("inf")), r"training_intensity must be a finite"),
+        (
+            lambda: DQNConfig().training(training_intensity=float("inf")),
+            r"training_intensity must be a finite",
+        ),
         (lambda: SACConfig().training(actor_lr=float("inf")), r"actor_lr must be a finite number"),
-        (lambda: SACConfig().training(target_entropy=float("nan")), r"target_entropy must be a finite number"),
+        (
+            lambda: SACConfig().training(target_entropy=float("nan")),
+            r"target_entropy must be a finite number",
+        ),
         (lambda: SACConfig().training(initial_alpha=0), r"initial_alpha must be a number > 0"),
         (lambda: PPOConfig().training(train_batch_size_per_learner=2.5), r"must be an int >= 1, got 2.5"),
-        (lambda: PPOConfig().environment(42), r"env must be a gymnasium id such as 'CartPole-v1', an env class"),
-        (lambda: PPOConfig().env_runners(num_envs_per_env_runner=0), r"num_envs_per_env_runner must be an int >= 1"),
-        (lambda: PPOConfig().evaluation(evaluation_duration=float("inf")), r"evaluation_duration must be a finite"),
-        (lambda: DQNConfig().training(replay_buffer_config={"capacity": float("nan")}), r"replay_buffer_capacity must"),
-        (lambda: DQNConfig().training(prioritized_replay_beta=[[0, 0.4], [10, float("inf")]]), r"finite number"),
+        (
+            lambda: PPOConfig().environment(42),
+            r"env must be a gymnasium id such as 'CartPole-v1', an env class",
+        ),
+        (
+            lambda: PPOConfig().env_runners(num_envs_per_env_runner=0),
+            r"num_envs_per_env_runner must be an int >= 1",
+        ),
+        (
+            lambda: PPOConfig().evaluation(evaluation_duration=float("inf")),
+            r"evaluation_duration must be a finite",
+        ),
+        (
+            lambda: DQNConfig().training(replay_buffer_config={"capacity": float("nan")}),
+            r"replay_buffer_capacity must",
+        ),
+        (
+            lambda: DQNConfig().training(prioritized_replay_beta=[[0, 0.4], [10, float("inf")]]),
+            r"finite number",
+        ),
     ],
 )
 def test_impossible_numbers_are_config_errors(config, match):
@@ -353,10 +379,16 @@ def test_assigning_a_read_only_property_says_so():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda c: c.training(lr_rate=1e-3), r"PPOConfig.training\(\) has no setting 'lr_rate'. Did you mean 'lr'"),
+        (
+            lambda c: c.training(lr_rate=1e-3),
+            r"PPOConfig.training\(\) has no setting 'lr_rate'. Did you mean 'lr'",
+        ),
         (lambda c: c.training(learning_rate=1e-3), r"Did you mean 'lr'"),
         (lambda c: c.training(entropy_coef=0.01), r"Did you mean 'entropy_coeff'"),
-        (lambda c: c.env_runners(num_envs=4), r"env_runners\(\) has no setting 'num_envs'.*num_envs_per_env_runner"),
+        (
+            lambda c: c.env_runners(num_envs=4),
+            r"env_runners\(\) has no setting 'num_envs'.*num_envs_per_env_runner",
+        ),
         (lambda c: c.env_runners(lr=1e-3), r"'lr' is set with .training\(lr=...\), not .env_runners\(\)"),
         (lambda c: c.environment("CartPole-v1", env_cfg={}), r"Did you mean 'env_config'"),
         (lambda c: c.debugging(sed=1), r"debugging\(\) has no setting 'sed'. Did you mean 'seed'"),
@@ -385,7 +417,9 @@ def test_off_policy_fluent_methods_suggest_too():
 def test_update_from_dict_suggests_for_loose_matches():
     with pytest.raises(ConfigError, match=r"PPOConfig has no setting 'lr_rate'. Did you mean 'lr'"):
         PPOConfig().update_from_dict({"lr_rate": 1e-3})
-    with pytest.raises(ConfigError, match=r"no setting 'batch_size'. Did you mean 'train_batch_size_per_learner'"):
+    with pytest.raises(
+        ConfigError, match=r"no setting 'batch_size'. Did you mean 'train_batch_size_per_learner'"
+    ):
         PPOConfig().update_from_dict({"batch_size": 64})
     with pytest.raises(ConfigError, match=r"no setting 'zzzz'\. Settings: "):
         PPOConfig().update_from_dict({"zzzz": 64})

@@ -146,7 +146,9 @@ def test_refs_in_any_other_field_are_refused(ckpt):
 
 def test_config_class_must_be_an_algorithm_config(ckpt):
     edit_json(ckpt / "metadata.json", lambda m: m["config"].update(config_class="subprocess.Popen"))
-    with pytest.raises(UntrustedCheckpointError, match=r"config class 'subprocess.Popen'.*only a subclass of PPOConfig"):
+    with pytest.raises(
+        UntrustedCheckpointError, match=r"config class 'subprocess.Popen'.*only a subclass of PPOConfig"
+    ):
         load(ckpt)
     edit_json(
         ckpt / "metadata.json", lambda m: m["config"].update(config_class="tripod.algorithms.pg.pg.PGConfig")

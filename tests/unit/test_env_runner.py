@@ -28,7 +28,9 @@ class CountingEnv(gym.Env):
 
     def __init__(self, config=None):
         self.config = dict(config or {})
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)  # a restarted env's id is its (large) seed
+        self.observation_space = gym.spaces.Box(
+            -np.inf, np.inf, (3,), np.float32
+        )  # a restarted env's id is its (large) seed
         self.action_space = gym.spaces.Discrete(2)
         self.env_id, self.episode, self.t = 0, -1, 0
 

@@ -85,8 +85,7 @@ class Algorithm:
         module = self.module_spec.build()
         multi = module if isinstance(module, MultiRLModule) else module.as_multi_rl_module()
         extra = {"module_ids_to_train": config.policies_to_train} if self.is_multi_agent else {}
-        self.learner = self.learner_class(config=config, module=multi, **extra)
-        self.learner.global_rng = self.global_rng
+        self.learner = self.learner_class(config=config, module=multi, global_rng=self.global_rng, **extra)
         self._sync_weights()
 
     # ----------------------------------------------------------------- set-up

@@ -30,9 +30,10 @@ def damaged(path: str, what: str) -> Iterator[None]:
     except CheckpointError:
         raise
     except Exception as err:
+        detail = str(err)[:300].rstrip(".")
         raise CheckpointError(
             f"Checkpoint {path}: {what} is damaged or does not fit this algorithm "
-            f"({type(err).__name__}: {str(err)[:300]})."
+            f"({type(err).__name__}: {detail})"
         ) from err
 
 

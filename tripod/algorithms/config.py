@@ -221,6 +221,13 @@ class AlgorithmConfig:
         others = {n: m for m in FLUENT_METHODS if m != method for n in self._fluent_params(m)}
         if name in others:
             hint = f" '{name}' is set with .{others[name]}({name}=...), not .{method}()."
+        elif name in _field_names(type(self)):  # a field set under another keyword (RLlib's names)
+            close = suggest(name, own)
+            takes = f"Did you mean '{close}'?" if close else f".{method}() takes: {', '.join(own)}."
+            hint = (
+                f" {takes} ('{name}' itself is a setting without a keyword of its own: assign it with "
+                f"config.{name} = ... or use update_from_dict().)"
+            )
         elif (close := suggest(name, own)) is not None:
             hint = f" Did you mean '{close}'?"
         elif (close := suggest(name, others)) is not None:
@@ -439,7 +446,7 @@ class AlgorithmConfig:
         if name == "device" and (problem := check_device(value)) is not None:
             raise ConfigError(f"{type(self).__name__}: {problem}")
         if name == "lr":
-            check_schedule("lr", value)
+            check_schedule(f"{type(self).__name__}: lr", value)
             return
         check = self._all_checks().get(name)
         if check is not None and not check[0](value):

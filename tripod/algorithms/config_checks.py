@@ -118,8 +118,10 @@ def check_device_available(device: str) -> str | None:
         count = torch.cuda.device_count()
         if index and int(index) >= count:
             return (
-                f"device={device!r} but this machine has {count} CUDA device(s), numbered 0 to {count - 1}. "
-                f"Use device='cuda:0'" + (f" ... 'cuda:{count - 1}'." if count > 1 else ".")
+                f"device={device!r} but this machine has {count} CUDA device{'s' if count > 1 else ''} "
+                + (f"(cuda:0 ... cuda:{count - 1})" if count > 1 else "(cuda:0)")
+                + ". Use device='cuda' or "
+                + (f"'cuda:0' ... 'cuda:{count - 1}'." if count > 1 else "'cuda:0'.")
             )
     if kind == "mps" and not torch.backends.mps.is_available():
         return f"device={device!r} but Apple's MPS backend is not available here. Use device='cpu'."

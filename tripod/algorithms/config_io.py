@@ -168,7 +168,7 @@ class _Loader:
                 ("an env creator registered with tripod.env.register_env() in this process"),
             )
         else:
-            accept, allowed = (lambda fn: False), "nothing (functions in this field must be passed in)"
+            accept, allowed = (lambda fn: False), f"a function you pass in for '{field}'"
         fix = f"config_overrides={{'{field}': your_function}}"
         return resolve_function(
             ref,

@@ -52,6 +52,27 @@ class ObservationWarning(UserWarning):
 
 
 # ---------------------------------------------------------------------- old gym API
+def env_spaces(env_name: str, env: Any) -> tuple[gym.Space, gym.Space]:
+    """``(env.observation_space, env.action_space)``, or an :class:`EnvAPIError` saying how to declare them."""
+    spaces = []
+    for attr in ("observation_space", "action_space"):
+        try:
+            space = getattr(env, attr)
+        except AttributeError as err:
+            if "multi-agent" in str(err):  # tripod's MultiAgentEnv explains itself
+                raise EnvAPIError(f"Env '{env_name}': {err}") from None
+            space = None
+        if not isinstance(space, gym.spaces.Space):
+            got = "none" if space is None else f"{type(space).__name__} {space!r:.60}"
+            raise EnvAPIError(
+                f"Env '{env_name}' has no {attr} (got {got}). A gymnasium env sets self.observation_space "
+                "and self.action_space to gymnasium.spaces in __init__, e.g. "
+                "gymnasium.spaces.Box(-1.0, 1.0, (4,), np.float32) and gymnasium.spaces.Discrete(2)."
+            )
+        spaces.append(space)
+    return spaces[0], spaces[1]
+
+
 def old_api_error(env_name: str, what: str) -> OldGymAPIError:
     """The error for an env that uses the pre-0.26 gym API; ``what`` says what was seen."""
     return OldGymAPIError(
@@ -91,7 +112,9 @@ def check_step_result(env_name: str, result: Any) -> None:
         raise old_api_error(env_name, f"step() returned {got} instead of 5")
 
 
-def diagnose_old_api(env_name: str, env: gym.Env, method: str, exc: BaseException, action: Any = None) -> None:
+def diagnose_old_api(
+    env_name: str, env: gym.Env, method: str, exc: BaseException, action: Any = None
+) -> None:
     """After ``exc`` (e.g. an unpacking error) from ``env.reset``/``env.step``: if the unwrapped
     env speaks the old gym API, raise :class:`OldGymAPIError` from ``exc``; else return.
 
@@ -145,7 +168,12 @@ class ObservationChecker:
 
     def check(self, obs: Any, sub_env: int, method: str) -> None:
         """Raise :class:`ObservationSpaceError` for a wrong shape; warn once for another dtype or a list."""
-        if self._integer and not self.shape and isinstance(obs, int | np.integer) and not isinstance(obs, bool):
+        if (
+            self._integer
+            and not self.shape
+            and isinstance(obs, int | np.integer)
+            and not isinstance(obs, bool)
+        ):
             return  # a Discrete observation as a Python or numpy int
         shape = np.shape(obs)
         if shape != self.shape:
@@ -156,7 +184,11 @@ class ObservationChecker:
                 "returns (numpy would otherwise broadcast the values silently)."
             )
         got = _kind(obs)
-        if self._warned or got == str(self.dtype) or (self._integer and np.issubdtype(np.dtype(got), np.integer)):
+        if (
+            self._warned
+            or got == str(self.dtype)
+            or (self._integer and np.issubdtype(np.dtype(got), np.integer))
+        ):
             return
         self._warned = True
         warnings.warn(

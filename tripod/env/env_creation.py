@@ -244,7 +244,8 @@ def make_vector_env(
         except Exception as exc:
             raise EnvCreationError(
                 f"Creating the vectorised env '{name}' failed with {type(exc).__name__}: {exc} "
-                f"(env_config={config}). Try vectorize_mode='sync'."
+                f"(env_config={config}). Check env_config; if only the vectorised implementation "
+                "fails, use vectorize_mode='sync'."
             ) from exc
     else:
         creator = make_env_creator(env, env_config=config)

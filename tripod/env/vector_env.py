@@ -18,7 +18,14 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space, create_empty_array, iterate
 
-from tripod.env.env_checks import ObservationChecker, ObservationSpaceError, diagnose_old_api, old_api_error
+from tripod.env.env_checks import (
+    EnvAPIError,
+    ObservationChecker,
+    ObservationSpaceError,
+    diagnose_old_api,
+    env_spaces,
+    old_api_error,
+)
 
 __all__ = ["SyncVectorEnv"]
 
@@ -77,8 +84,12 @@ class SyncVectorEnv(gym.vector.VectorEnv):
         self.restarted: list[int] = []
         self.num_envs = len(self.envs)
         first = self.envs[0]
-        self.single_observation_space = first.observation_space
-        self.single_action_space = first.action_space
+        try:
+            self.single_observation_space, self.single_action_space = env_spaces(name, first)
+        except EnvAPIError:
+            for env in self.envs:
+                env.close()
+            raise
         for i, env in enumerate(self.envs[1:], start=1):
             if env.observation_space != first.observation_space or env.action_space != first.action_space:
                 raise ValueError(
@@ -126,7 +137,11 @@ class SyncVectorEnv(gym.vector.VectorEnv):
 
     def _store_obs(self, i: int, obs: Any, method: str = "step") -> None:
         if self._array_obs:
-            if type(obs) is not np.ndarray or obs.shape != self._obs_shape or obs.dtype is not self._obs_dtype:
+            if (
+                type(obs) is not np.ndarray
+                or obs.shape != self._obs_shape
+                or obs.dtype is not self._obs_dtype
+            ):
                 self._obs_check.check(obs, i, method)  # raises for a wrong shape, warns once for a cast
             self._obs[i] = obs
         else:

@@ -41,18 +41,25 @@ class Learner:
             ``DEFAULT_MODULE_ID``).
         module_ids_to_train: Which modules get optimizers (default: every torch
             module with parameters).
+        global_rng: The :class:`~tripod.utils.seeding.GlobalRNGScope` to run in
+            (an algorithm passes the one it shares with its local env runner);
+            default: the learner's own, seeded from ``config.seed``.
 
     Attributes:
         global_rng: The :class:`~tripod.utils.seeding.GlobalRNGScope` that
             :meth:`update` runs in (seeded from ``config.seed``), so draws in the
             module's ``forward_train`` (dropout, ``rsample``) come from the learner's
-            own stream. An algorithm replaces it with the one scope it shares with
-            its env runner.
+            own stream.
         shuffle_generator: The ``torch.Generator`` that shuffles minibatches.
     """
 
     def __init__(
-        self, *, config: Any, module: MultiRLModule, module_ids_to_train: Iterable[ModuleID] | None = None
+        self,
+        *,
+        config: Any,
+        module: MultiRLModule,
+        module_ids_to_train: Iterable[ModuleID] | None = None,
+        global_rng: GlobalRNGScope | None = None,
     ) -> None:
         self.config = config
         self.device = torch.device(config.device)
@@ -76,7 +83,7 @@ class Learner:
         self.num_updates = 0
         self.num_env_steps_trained = 0
         seed = getattr(config, "seed", None)
-        self.global_rng = GlobalRNGScope(seed, LEARNER_STREAM, device=self.device)
+        self.global_rng = global_rng or GlobalRNGScope(seed, LEARNER_STREAM, device=self.device)
         self.shuffle_generator = torch_generator(seed, LEARNER_STREAM, 1, device=self.device)
 
     # ------------------------------------------------------------------ hooks

@@ -65,6 +65,13 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: What to load a checkpoint of each kind with, for "wrong kind" errors.
+_KIND_HINTS = {
+    "rl_module": "it is a module alone (e.g. from tripod export): load it with RLModule.from_checkpoint().",
+    "multi_rl_module": "it is a MultiRLModule: load it with RLModule.from_checkpoint() (or MultiRLModule's).",
+    "algorithm": "it is an algorithm checkpoint: load it with Algorithm.from_checkpoint(), or load one of "
+    "its modules with RLModule.from_checkpoint(<checkpoint>/module/<module_id>) (e.g. module/default_policy).",
+}
 METADATA_FILE = "metadata.json"
 _REQUIRED_METADATA = ("format_version", "kind")
 
@@ -418,7 +425,7 @@ def read_metadata(directory: str | os.PathLike, expected_kind: str | None = None
     if expected_kind is not None and meta["kind"] != expected_kind:
         raise CheckpointError(
             f"{directory} holds a checkpoint of kind {meta['kind']!r}, but a {expected_kind!r} checkpoint "
-            "was expected; load it with the matching class."
+            f"was expected; {_KIND_HINTS.get(meta['kind'], 'load it with the matching class.')}"
         )
     return meta
 

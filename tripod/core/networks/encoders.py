@@ -138,7 +138,9 @@ def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[
     for key, check in _CHECKS.items():
         problem = check(resolved[key])
         if problem is not None:
-            raise ValueError(f"model_config[{key!r}] = {resolved[key]!r} is not valid: {problem.rstrip('.')}.")
+            raise ValueError(
+                f"model_config[{key!r}] = {resolved[key]!r} is not valid: {problem.rstrip('.')}."
+            )
     for key in ("fcnet_hiddens", "head_fcnet_hiddens"):
         resolved[key] = [int(h) for h in resolved[key]]
     for key in ("lstm_cell_size", "max_seq_len"):

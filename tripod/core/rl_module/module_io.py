@@ -146,11 +146,16 @@ def _module_ids(meta: dict, path: str) -> list[str]:
 
 
 def _expect_kind(meta: dict, kind: str, path: str) -> None:
-    if meta.get("kind") != kind:
-        raise CheckpointError(
-            f"Checkpoint {path} holds a '{meta.get('kind')}', not a '{kind}'. "
-            "Check that the path points at the right checkpoint directory."
-        )
+    found = meta.get("kind")
+    if found != kind:
+        hint = "Check that the path points at the right checkpoint directory."
+        if found == "algorithm":
+            hint = (
+                "It is an algorithm checkpoint: its modules are in its module/ directory, e.g. "
+                f"RLModule.from_checkpoint('{os.path.join(path, 'module', 'default_policy')}'); or load the "
+                "whole algorithm with Algorithm.from_checkpoint()."
+            )
+        raise CheckpointError(f"Checkpoint {path} holds a {found!r} checkpoint, not a {kind!r}. {hint}")
 
 
 def load_module(path: str, *, module_class: type | Mapping[str, type] | None = None, trusted: bool = False):
