@@ -40,8 +40,8 @@ class CliError(Exception):
 
 
 _USER_ERRORS = (
-    ("tripod.algorithms.config", "ConfigError"),
-    ("tripod.utils.checkpoint", "CheckpointError"),
+    ("tripod.algorithms.algorithm_config", "ConfigError"),
+    ("tripod.io.checkpoint", "CheckpointError"),
     ("tripod.env.env_creation", "EnvCreationError"),
     ("tripod.env.env_checks", "EnvAPIError"),
     ("tripod.core.rl_module.validation", "ModuleOutputError"),
@@ -122,7 +122,7 @@ def _new_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
     algo_name = normalize_name(args.algo)  # before any heavy import: a typo fails fast
 
     from tripod.algorithms.presets import get_preset
-    from tripod.utils.run_dir import default_run_dir
+    from tripod.run.run_dir import default_run_dir
 
     out = Path(args.out) if args.out else default_run_dir(algo_name, args.env)
     if (out / "metrics.jsonl").exists() or (out / "checkpoints").exists():
@@ -156,8 +156,8 @@ def _cli_overrides(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, 
 
 def _resumed_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
     from tripod.algorithms.algorithm import Algorithm
-    from tripod.utils.checkpoint import read_metadata
-    from tripod.utils.run_dir import CheckpointManager
+    from tripod.io.checkpoint import read_metadata
+    from tripod.run.run_dir import CheckpointManager
 
     if args.out:
         raise CliError("--out cannot be combined with --resume: a resumed run continues in RUN_DIR.")
@@ -197,7 +197,7 @@ def _check_same_env(run_path: Path, saved_env: Any, env_arg: str | None, overrid
 
 def _open_run(algo: Any, run_path: Path, args: argparse.Namespace) -> Any:
     """The locked run directory, or a one-line error (the algorithm is stopped then)."""
-    from tripod.utils.run_dir import RunDir, RunDirError
+    from tripod.run.run_dir import RunDir, RunDirError
 
     try:
         run = RunDir(run_path, keep_checkpoints=args.keep_checkpoints)
@@ -211,7 +211,7 @@ def _open_run(algo: Any, run_path: Path, args: argparse.Namespace) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``tripod train``: see ``tripod train --help``."""
-    from tripod.utils.run_dir import RunDirError, check_run_dir
+    from tripod.run.run_dir import RunDirError, check_run_dir
 
     target = args.resume or args.out
     try:
@@ -221,9 +221,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (*_user_errors(), RunDirError) as err:
         raise CliError(str(err)) from err
 
-    from tripod.utils.checkpoint import CheckpointSaveError
-    from tripod.utils.progress import ProgressDisplay, is_interactive
-    from tripod.utils.train_run import StopCriteria, format_summary, train_run
+    from tripod.io.checkpoint import CheckpointSaveError
+    from tripod.run.progress import ProgressDisplay, is_interactive
+    from tripod.run.train_run import StopCriteria, format_summary, train_run
 
     run = _open_run(algo, run_path, args)
     if args.resume:
@@ -279,7 +279,7 @@ def _load_algo(
 ) -> Any:
     """The algorithm in checkpoint (or run directory) ``path``, with ``--module``/``--trust-checkpoint``."""
     from tripod.algorithms.algorithm import Algorithm
-    from tripod.utils.run_dir import resolve_checkpoint
+    from tripod.run.run_dir import resolve_checkpoint
 
     module_class = _module_class(args.module) if args is not None and args.module else None
     trusted = bool(args is not None and args.trust_checkpoint)
@@ -294,7 +294,7 @@ def _load_algo(
 def _module_class(ref: str) -> type:
     """The RLModule class ``--module pkg.mod:Class`` names (imported: the user named it)."""
     from tripod.core.rl_module.rl_module import RLModule
-    from tripod.utils.checkpoint import ClassImportError, import_class
+    from tripod.io.checkpoint import ClassImportError, import_class
 
     try:
         cls = import_class(ref)
@@ -331,7 +331,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 ev["num_episodes"],
             )
         else:
-            from tripod.utils.rollout import greedy_episodes, make_render_env
+            from tripod.run.rollout import greedy_episodes, make_render_env
 
             env = make_render_env(algo.config, render, video_dir=args.video)
             try:
@@ -350,7 +350,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _check_export_target(args: argparse.Namespace) -> None:
     """Refuse an ``--out`` that would replace the source or files tripod did not write."""
-    from tripod.utils.checkpoint import OverwriteError, check_replaceable
+    from tripod.io.checkpoint import OverwriteError, check_replaceable
 
     source, out = Path(args.checkpoint).resolve(), Path(args.out).resolve()
     if out == source or source in out.parents or out in source.parents:
@@ -368,7 +368,7 @@ def _check_export_target(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``tripod export``: write the trained module alone (``RLModule.from_checkpoint`` loads it)."""
-    from tripod.utils.checkpoint import CheckpointSaveError, OverwriteError
+    from tripod.io.checkpoint import CheckpointSaveError, OverwriteError
 
     _check_export_target(args)
     try:

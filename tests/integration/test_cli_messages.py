@@ -123,8 +123,8 @@ def test_evaluate_a_missing_path(capsys, tmp_path):
 def test_loading_the_wrong_kind_of_checkpoint_says_what_to_load_instead(cartpole_run, tmp_path):
     from tripod.algorithms.algorithm import Algorithm
     from tripod.core import RLModule
-    from tripod.utils.checkpoint import CheckpointError
-    from tripod.utils.run_dir import resolve_checkpoint
+    from tripod.io.checkpoint import CheckpointError
+    from tripod.run.run_dir import resolve_checkpoint
 
     ckpt = resolve_checkpoint(cartpole_run)
     with pytest.raises(
@@ -140,7 +140,7 @@ def test_loading_the_wrong_kind_of_checkpoint_says_what_to_load_instead(cartpole
 
 
 def test_a_field_passed_to_a_method_that_sets_it_under_another_name():
-    from tripod.algorithms.config import UnknownSettingError
+    from tripod.algorithms.algorithm_config import UnknownSettingError
     from tripod.algorithms.ppo import PPOConfig
 
     with pytest.raises(

@@ -11,7 +11,7 @@ import pytest
 
 from tripod.algorithms.ppo.ppo import PPOConfig
 from tripod.cli import main
-from tripod.utils.checkpoint_trust import MANIFEST_FILE, write_manifest
+from tripod.io.checkpoint_trust import MANIFEST_FILE, write_manifest
 
 MODULE = "tripod.algorithms.ppo.default_ppo_rl_module:DefaultPPOTorchRLModule"
 
@@ -103,7 +103,7 @@ def test_module_flag_loads_a_module_class_from_a_script(run, tmp_path, capsys):
     assert main(["evaluate", str(ckpt), "--episodes", "1", "--module", MODULE]) == 0
     assert main(["export", str(ckpt), "--out", str(tmp_path / "out"), "--module", MODULE]) == 0
     assert (tmp_path / "out" / MANIFEST_FILE).exists()
-    assert main(["evaluate", str(ckpt), "--module", "tripod.utils.checkpoint:CheckpointError"]) == 2
+    assert main(["evaluate", str(ckpt), "--module", "tripod.io.checkpoint:CheckpointError"]) == 2
     assert "CheckpointError is not an RLModule subclass" in one_line_error(capsys)
     assert main(["evaluate", str(ckpt), "--module", "no_such_pkg_x.mod:Cls"]) == 2
     err = one_line_error(capsys)

@@ -25,8 +25,8 @@ from tripod.core.rl_module.rl_module import RLModule
 from tripod.env import SingleAgentEnvRunner
 from tripod.env.examples import MultiAgentCartPole
 from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
-from tripod.utils.checkpoint import CheckpointError
-from tripod.utils.seeding import GlobalRNGScope, seed_everything
+from tripod.io.checkpoint import CheckpointError
+from tripod.io.seeding import GlobalRNGScope, seed_everything
 
 
 # ----------------------------------------------------------------------------- configs

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tripod.utils.checkpoint import load_state, read_metadata, recover_leftovers
-from tripod.utils.run_dir import CheckpointManager
+from tripod.io.checkpoint import load_state, read_metadata, recover_leftovers
+from tripod.run.run_dir import CheckpointManager
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
 
     from tripod.algorithms.algorithm import Algorithm
     from tripod.algorithms.ppo import PPOConfig
-    from tripod.utils.run_dir import RunDir
+    from tripod.run.run_dir import RunDir
 
     run = RunDir(sys.argv[1], keep_checkpoints=3)
     run.lock()

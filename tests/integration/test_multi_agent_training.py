@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import ConfigError
+from tripod.algorithms.algorithm_config import ConfigError
 from tripod.algorithms.pg import PGConfig
 from tripod.algorithms.ppo import DefaultPPOTorchRLModule, PPOConfig
 from tripod.core import Columns, MultiRLModuleSpec, RLModule, RLModuleSpec
 from tripod.env.env_checks import EnvAPIError
 from tripod.env.examples import CartPoleHeuristicModule, MultiAgentCartPole
-from tripod.utils.checkpoint import CheckpointError
+from tripod.io.checkpoint import CheckpointError
 
 SMALL = {"train_batch_size_per_learner": 256, "minibatch_size": 128, "num_epochs": 2}
 

@@ -12,10 +12,10 @@ import pytest
 
 from tripod.algorithms.ppo import PPOConfig
 from tripod.cli import main
-from tripod.utils import checkpoint as ckpt_io
-from tripod.utils.checkpoint import CheckpointSaveError
-from tripod.utils.run_dir import RunDir, RunDirError, RunLockedError
-from tripod.utils.train_run import GracefulInterrupt, StopCriteria, train_run
+from tripod.io import checkpoint as ckpt_io
+from tripod.io.checkpoint import CheckpointSaveError
+from tripod.run.run_dir import RunDir, RunDirError, RunLockedError
+from tripod.run.train_run import GracefulInterrupt, StopCriteria, train_run
 
 TINY = ["--num-envs", "1", "--set", "train_batch_size_per_learner=64", "--set", "minibatch_size=64",
         "--set", "num_epochs=1", "--set", 'model_config={"fcnet_hiddens": [8]}', "--no-preset",

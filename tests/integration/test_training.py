@@ -14,12 +14,12 @@ import torch
 from torch import nn
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import ConfigError
+from tripod.algorithms.algorithm_config import ConfigError
 from tripod.algorithms.pg import PGConfig
 from tripod.algorithms.ppo import PPO, PPOConfig
 from tripod.core import Columns, RLModuleSpec, TorchRLModule
 from tripod.core.rl_module.validation import ModuleOutputError
-from tripod.utils.checkpoint import CheckpointError
+from tripod.io.checkpoint import CheckpointError
 
 
 def small_ppo(seed=0, **training):

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from tripod.algorithms.config import ConfigError
+from tripod.algorithms.algorithm_config import ConfigError
 from tripod.algorithms.dqn.dqn import DQNConfig
 from tripod.algorithms.pg.pg import PGConfig
 from tripod.algorithms.ppo.ppo import PPOConfig

@@ -12,7 +12,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from tripod.utils.checkpoint import (
+from tripod.io.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     OverwriteError,
@@ -28,7 +28,7 @@ from tripod.utils.checkpoint import (
     write_json,
     write_metadata,
 )
-from tripod.utils.spaces import space_from_dict, space_to_dict, spaces_equal
+from tripod.io.spaces import space_from_dict, space_to_dict, spaces_equal
 
 
 def _f32(*values):
@@ -442,10 +442,10 @@ def test_metadata_errors(tmp_path):
 
 
 def test_class_path_round_trip():
-    assert class_path(CheckpointError) == "tripod.utils.checkpoint.CheckpointError"
+    assert class_path(CheckpointError) == "tripod.io.checkpoint.CheckpointError"
     assert import_class(class_path(CheckpointError)) is CheckpointError
     assert import_class(class_path(torch.nn.Linear)) is torch.nn.Linear
-    assert import_class("tripod.utils.checkpoint:CheckpointError") is CheckpointError
+    assert import_class("tripod.io.checkpoint:CheckpointError") is CheckpointError
 
 
 def test_class_path_of_local_class_fails_clearly_on_import():
@@ -460,9 +460,9 @@ def test_class_path_of_local_class_fails_clearly_on_import():
     "path, message",
     [
         ("no_such_pkg.mod.Cls", "no module named 'no_such_pkg'"),
-        ("tripod.utils.checkpoint.Missing", "module 'tripod.utils.checkpoint' has no attribute 'Missing'"),
+        ("tripod.io.checkpoint.Missing", "module 'tripod.io.checkpoint' has no attribute 'Missing'"),
         ("__main__.MyModule", "script run as __main__ has no attribute 'MyModule'.*pass module_class"),
-        ("tripod.utils.checkpoint.FORMAT_VERSION", "not a class"),
+        ("tripod.io.checkpoint.FORMAT_VERSION", "not a class"),
         ("", "invalid class path"),
     ],
 )
@@ -476,7 +476,7 @@ def test_atomic_writes_use_normal_permissions(tmp_path):
     import os
     import stat
 
-    from tripod.utils.checkpoint import atomic_directory, write_json
+    from tripod.io.checkpoint import atomic_directory, write_json
 
     old = os.umask(0o022)
     try:

@@ -25,8 +25,8 @@ from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 from tripod.algorithms.ppo.ppo import PPOConfig
 from tripod.core import Columns, RLModule, RLModuleSpec
 from tripod.env import register_env
-from tripod.utils.checkpoint import CheckpointError, ClassImportError
-from tripod.utils.checkpoint_trust import (
+from tripod.io.checkpoint import CheckpointError, ClassImportError
+from tripod.io.checkpoint_trust import (
     MANIFEST_FILE,
     UntrustedCheckpointError,
     verify_manifest,
@@ -166,7 +166,7 @@ def test_algorithm_class_must_be_an_algorithm(ckpt, ref):
         load(ckpt)
 
 
-@pytest.mark.parametrize("ref", ["os.system", "subprocess.Popen", "tripod.utils.checkpoint.CheckpointError"])
+@pytest.mark.parametrize("ref", ["os.system", "subprocess.Popen", "tripod.io.checkpoint.CheckpointError"])
 def test_module_class_must_be_an_rl_module(ckpt, ref):
     sub = ckpt / "module" / "default_policy"
     edit_json(sub / "metadata.json", lambda m: m.update({"class": ref}))

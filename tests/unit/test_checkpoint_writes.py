@@ -14,8 +14,8 @@ from torch import nn
 
 from tripod.core import Columns, RLModuleSpec, TorchRLModule
 from tripod.core.rl_module.rl_module import RLModule
-from tripod.utils import checkpoint as ckpt_io
-from tripod.utils.checkpoint import (
+from tripod.io import checkpoint as ckpt_io
+from tripod.io.checkpoint import (
     CheckpointSaveError,
     OverwriteError,
     atomic_directory,

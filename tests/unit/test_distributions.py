@@ -1,4 +1,4 @@
-"""Unit tests for tripod.core.distributions (maths checked against torch.distributions)."""
+"""Unit tests for tripod.core.distribution (maths checked against torch.distributions)."""
 
 import pickle
 
@@ -8,19 +8,17 @@ import pytest
 import torch
 from torch import distributions as td
 
-from tripod.core.distributions import (
+from tripod.core.distribution.action_dist import get_action_dist_cls, make_action_dist
+from tripod.core.distribution.distribution import Distribution, PartialDistCls
+from tripod.core.distribution.torch.torch_distribution import (
     LOG_STD_MAX,
     LOG_STD_MIN,
-    Distribution,
-    PartialDistCls,
     TorchCategorical,
     TorchDeterministic,
     TorchDiagGaussian,
     TorchDistributionWrapper,
     TorchMultiCategorical,
     TorchSquashedGaussian,
-    get_action_dist_cls,
-    make_action_dist,
 )
 
 B = 6

@@ -9,15 +9,15 @@ import torch
 from torch import nn
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import ConfigError
+from tripod.algorithms.algorithm_config import ConfigError
 from tripod.algorithms.dqn import DefaultDQNTorchRLModule, DQNConfig
 from tripod.core.apis import QNetAPI, TargetNetworkAPI
 from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 from tripod.data.prioritized_replay_buffer import PrioritizedReplayBuffer
+from tripod.io.checkpoint import CheckpointError
 from tripod.learner.off_policy_learner import TDTargetError
-from tripod.utils.checkpoint import CheckpointError
 
 
 def tiny(**training) -> DQNConfig:

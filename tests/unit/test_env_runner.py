@@ -214,8 +214,13 @@ def _runner(env, module_class=LinearModule, model_config=None, **kwargs):
 
 
 # ----------------------------------------------------------------------------- batch layout
-def test_names_point_at_one_class():
-    assert EnvRunner is SingleAgentEnvRunner is RLlibPathRunner
+def test_runners_implement_rllibs_env_runner_interface():
+    from tripod.env import MultiAgentEnvRunner
+
+    assert SingleAgentEnvRunner is RLlibPathRunner
+    assert issubclass(SingleAgentEnvRunner, EnvRunner) and issubclass(MultiAgentEnvRunner, EnvRunner)
+    with pytest.raises(TypeError, match="abstract"):
+        EnvRunner()
 
 
 def test_cartpole_batch_shapes_dtypes_and_logp():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from tripod.utils.loggers import CsvLogger, JsonlLogger, MultiLogger, TensorBoardLogger, flatten_result
-from tripod.utils.run_dir import CheckpointManager, RunDir, default_run_dir, resolve_checkpoint
+from tripod.run.loggers import CsvLogger, JsonlLogger, MultiLogger, TensorBoardLogger, flatten_result
+from tripod.run.run_dir import CheckpointManager, RunDir, default_run_dir, resolve_checkpoint
 
 
 def _result(iteration: int, ret: float = 10.0, **extra) -> dict:
@@ -95,7 +95,7 @@ def test_multi_logger_fans_out_and_skips_none(tmp_path):
 
 def test_plot_learning_curve_writes_png(tmp_path):
     pytest.importorskip("matplotlib")
-    from tripod.utils.plots import plot_learning_curve, read_metrics
+    from tripod.run.plots import plot_learning_curve, read_metrics
 
     with JsonlLogger(tmp_path / "metrics.jsonl") as logger:
         for i in range(1, 6):
@@ -183,7 +183,7 @@ class _TrainingFake:
 
 
 def test_train_run_stops_checkpoints_evaluates_and_summarises(tmp_path):
-    from tripod.utils.train_run import StopCriteria, train_run
+    from tripod.run.train_run import StopCriteria, train_run
 
     run = RunDir(tmp_path / "run", keep_checkpoints=2)
     summary = train_run(
@@ -199,7 +199,7 @@ def test_train_run_stops_checkpoints_evaluates_and_summarises(tmp_path):
 
 
 def test_train_run_records_an_error_and_reraises(tmp_path):
-    from tripod.utils.train_run import StopCriteria, train_run
+    from tripod.run.train_run import StopCriteria, train_run
 
     run = RunDir(tmp_path / "run")
     with pytest.raises(RuntimeError, match="boom"):

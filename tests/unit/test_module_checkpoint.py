@@ -16,7 +16,7 @@ from torch import nn
 
 from tripod.core import Columns, MultiRLModule, MultiRLModuleSpec, RLModule, RLModuleSpec, TorchRLModule
 from tripod.core.apis import TargetNetworkAPI
-from tripod.utils.checkpoint import CheckpointError, ClassImportError
+from tripod.io.checkpoint import CheckpointError, ClassImportError
 
 OBS = gym.spaces.Box(-2.0, np.array([1.0, 2.0, 3.0, np.inf], np.float32), (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -7,7 +7,7 @@ from gymnasium import spaces
 from tripod.core.columns import Columns
 from tripod.data.prioritized_replay_buffer import PrioritizedReplayBuffer
 from tripod.data.replay_buffer import ReplayBuffer, check_capacity
-from tripod.utils.checkpoint import load_state, save_state
+from tripod.io.checkpoint import load_state, save_state
 
 OBS_SPACE = spaces.Box(-np.inf, np.inf, (4,), np.float32)
 ACT_SPACE = spaces.Discrete(2)

@@ -17,8 +17,8 @@ from torch import nn
 
 from tripod.core import Columns, RLModule, RLModuleSpec, TorchRLModule
 from tripod.core.apis import QNetAPI, TargetNetworkAPI, ValueFunctionAPI
-from tripod.core.distributions import (
-    PartialDistCls,
+from tripod.core.distribution.distribution import PartialDistCls
+from tripod.core.distribution.torch.torch_distribution import (
     TorchCategorical,
     TorchDiagGaussian,
     TorchMultiCategorical,

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import ConfigError
+from tripod.algorithms.algorithm_config import ConfigError
 from tripod.algorithms.sac import DefaultSACTorchRLModule, SACConfig
 from tripod.algorithms.sac.ensemble_mlp import EnsembleMLP
 from tripod.core.apis import QNetAPI, TargetNetworkAPI
 from tripod.core.columns import Columns
-from tripod.core.distributions import get_action_dist_cls
+from tripod.core.distribution.action_dist import get_action_dist_cls
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 

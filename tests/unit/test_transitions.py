@@ -9,7 +9,7 @@ from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import RLModuleSpec
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 from tripod.data.transitions import next_obs_from_bootstrap, with_next_obs
-from tripod.env.env_runner import SingleAgentEnvRunner
+from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
 from tripod.learner.optim import Adam
 from tripod.learner.optimizer_group import OptimizerGroup
 

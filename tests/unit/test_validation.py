@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tripod.core import Columns, RLModuleSpec, TorchRLModule
-from tripod.core.distributions import TorchCategorical, TorchDiagGaussian
+from tripod.core.distribution.torch.torch_distribution import TorchCategorical, TorchDiagGaussian
 from tripod.core.rl_module.validation import ModuleOutputError, OutputValidator, check_module_output
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)

@@ -7,7 +7,7 @@ from typing import Any
 
 _LAZY = {
     "Algorithm": "tripod.algorithms.algorithm",
-    "AlgorithmConfig": "tripod.algorithms.config",
+    "AlgorithmConfig": "tripod.algorithms.algorithm_config",
     "PPO": "tripod.algorithms.ppo",
     "PPOConfig": "tripod.algorithms.ppo",
     "PG": "tripod.algorithms.pg",

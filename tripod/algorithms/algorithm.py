@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from tripod.algorithms.config import AlgorithmConfig
+from tripod.algorithms.algorithm_config import AlgorithmConfig
 from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule, RLModuleSpec
-from tripod.learner.learner import Learner
-from tripod.utils.checkpoint import (
+from tripod.io.checkpoint import (
     atomic_directory,
     class_path,
     load_state,
@@ -23,14 +22,15 @@ from tripod.utils.checkpoint import (
     save_state,
     write_metadata,
 )
-from tripod.utils.checkpoint_trust import check_checkpoint, write_manifest
-from tripod.utils.seeding import (
+from tripod.io.checkpoint_trust import check_checkpoint, write_manifest
+from tripod.io.seeding import (
     ALGORITHM_STREAM,
     GlobalRNGScope,
     get_rng_state,
     seed_everything,
     set_rng_state,
 )
+from tripod.learner.learner import Learner
 
 KIND_ALGORITHM = "algorithm"
 EVAL_SEED_OFFSET = 10_000
@@ -360,7 +360,7 @@ class Algorithm:
     def get_rng_state(self) -> dict[str, Any]:
         """What ``rng_state`` in a checkpoint holds: the process-global RNG states (``torch``,
         ``numpy``, ``python``) and, under ``owned``, the states of the generators the
-        algorithm, its env runner and its learner own (see :class:`~tripod.utils.seeding.GlobalRNGScope`).
+        algorithm, its env runner and its learner own (see :class:`~tripod.io.seeding.GlobalRNGScope`).
         """
         return {
             **get_rng_state(),

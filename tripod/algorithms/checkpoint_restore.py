@@ -1,7 +1,7 @@
 """Helpers of :meth:`Algorithm.from_checkpoint` and :meth:`Algorithm.restore_from_path`.
 
 They turn everything that can be wrong with an algorithm checkpoint into a
-:class:`~tripod.utils.checkpoint.CheckpointError` that names the file: a config
+:class:`~tripod.io.checkpoint.CheckpointError` that names the file: a config
 that does not build, a ``state`` entry of the wrong type, states that do not fit
 the algorithm, a checkpoint of another algorithm class or for other modules.
 """
@@ -14,9 +14,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from tripod.utils.checkpoint import CheckpointError, class_path, read_metadata
-from tripod.utils.checkpoint_trust import resolve_class, safe_child
-from tripod.utils.spaces import space_from_dict, spaces_equal
+from tripod.io.checkpoint import CheckpointError, class_path, read_metadata
+from tripod.io.checkpoint_trust import resolve_class, safe_child
+from tripod.io.spaces import space_from_dict, spaces_equal
 
 _COUNTERS = ("iteration", "num_env_steps_sampled_lifetime", "num_episodes_lifetime")
 _WINDOWS = ("returns_window", "lens_window")

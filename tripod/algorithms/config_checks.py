@@ -1,4 +1,4 @@
-"""Helpers of :mod:`tripod.algorithms.config`'s checks: "did you mean" suggestions, finite numbers, devices."""
+"""Helpers of :mod:`tripod.algorithms.algorithm_config`'s checks: "did you mean" suggestions, finite numbers, devices."""
 
 from __future__ import annotations
 

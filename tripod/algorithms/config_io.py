@@ -1,7 +1,7 @@
 """AlgorithmConfig to and from JSON-able dicts (for checkpoints and ``config.json``).
 
 Classes and functions (env creators, module classes, policy mapping functions)
-are stored as import paths; spaces with :mod:`tripod.utils.spaces`. Nothing is
+are stored as import paths; spaces with :mod:`tripod.io.spaces`. Nothing is
 pickled.
 
 Loading follows tripod's trust model (docs/checkpoints.md, "Security"): a saved
@@ -11,7 +11,7 @@ a module already imported, or to an env creator registered with
 :func:`~tripod.env.register_env`; env strings only to registered names, registered
 gymnasium ids, or ``module:Id`` / ``pettingzoo:module`` whose module is already
 imported. Everything else raises
-:class:`~tripod.utils.checkpoint_trust.UntrustedCheckpointError` unless it is passed
+:class:`~tripod.io.checkpoint_trust.UntrustedCheckpointError` unless it is passed
 in ``overrides``/``module_class`` or ``trusted=True``.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
-from tripod.utils.checkpoint import CheckpointError, class_path
-from tripod.utils.checkpoint_trust import resolve_class, resolve_function, untrusted
-from tripod.utils.spaces import space_from_dict, space_to_dict
+from tripod.io.checkpoint import CheckpointError, class_path
+from tripod.io.checkpoint_trust import resolve_class, resolve_function, untrusted
+from tripod.io.spaces import space_from_dict, space_to_dict
 
 _REF = "__import__"
 _FUNCTION = "__function__"

@@ -85,7 +85,7 @@ def policy_ids(config: Any) -> list[str]:
 
 def validate_multi_agent(config: Any) -> None:
     """The multi-agent rules between fields; raises ``ConfigError`` naming the fix."""
-    from tripod.algorithms.config import ConfigError
+    from tripod.algorithms.algorithm_config import ConfigError
 
     name = type(config).__name__
     policies = normalize_policies(config.policies)

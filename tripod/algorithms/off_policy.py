@@ -16,14 +16,14 @@ import numpy as np
 import torch
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import ConfigError, schedule_value
+from tripod.algorithms.algorithm_config import ConfigError, schedule_value
 from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
 from tripod.data.prioritized_replay_buffer import PrioritizedReplayBuffer
 from tripod.data.replay_buffer import ReplayBuffer, ReplayBufferMemoryError
 from tripod.data.transitions import with_next_obs
+from tripod.io.checkpoint import CheckpointError, load_state, save_state
 from tripod.learner.off_policy_learner import OffPolicyLearner, TDTargetError
-from tripod.utils.checkpoint import CheckpointError, load_state, save_state
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from tripod.algorithms.config import (
+from tripod.algorithms.algorithm_config import (
     AlgorithmConfig,
     ConfigError,
     NotProvided,

@@ -68,9 +68,9 @@ def run_sequential(seq: nn.Module, x: Any) -> Any:
 
 
 def check_action_space(algo: str, space: gym.Space, expected: type, hint: str) -> None:
-    """Raise a :class:`~tripod.algorithms.config.ConfigError` (a ValueError) naming ``algo``
+    """Raise a :class:`~tripod.algorithms.algorithm_config.ConfigError` (a ValueError) naming ``algo``
     unless ``space`` is an instance of ``expected``: the env does not suit the algorithm."""
-    from tripod.algorithms.config import ConfigError
+    from tripod.algorithms.algorithm_config import ConfigError
 
     if not isinstance(space, expected):
         raise ConfigError(

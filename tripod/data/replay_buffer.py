@@ -393,7 +393,7 @@ class ReplayBuffer:
         """The buffer's contents and positions as a nested dict of numpy arrays and scalars.
 
         Only the filled part of the storage (up to the fullest sub-env) is included. The result is accepted by
-        ``tripod.utils.checkpoint.save_state(directory, "replay_buffer", state)``;
+        ``tripod.io.checkpoint.save_state(directory, "replay_buffer", state)``;
         the generator state is stored as JSON-able values (128-bit integers as
         decimal strings). The arrays are views of the storage, so save them before
         adding more data. ``n_step``, ``gamma`` and the spaces come from the

@@ -8,10 +8,11 @@ from tripod.env.env_creation import (
     register_env,
     registered_envs,
 )
-from tripod.env.env_runner import EnvRunner, SingleAgentEnvRunner
+from tripod.env.env_runner import EnvRunner
 from tripod.env.multi_agent_env import MultiAgentEnv, make_multi_agent
 from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
 from tripod.env.runner_helpers import EnvError
+from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
 
 __all__ = [
     "EnvCreationError",

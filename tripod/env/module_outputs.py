@@ -19,7 +19,8 @@ import torch
 from torch import distributions as td
 
 from tripod.core.columns import Columns
-from tripod.core.distributions import TorchCategorical, make_action_dist
+from tripod.core.distribution.action_dist import make_action_dist
+from tripod.core.distribution.torch.torch_distribution import TorchCategorical
 from tripod.core.rl_module.validation import ModuleOutputError, check_module_output
 from tripod.env.buffers import SampleBuffers, tree_write
 

@@ -21,6 +21,7 @@ from tripod.core.columns import Columns
 from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
 from tripod.data.batch import tree_map
 from tripod.env.env_creation import env_name, make_env_creator
+from tripod.env.env_runner import EnvRunner
 from tripod.env.multi_agent_actions import GumbelPool, ModuleSampler
 from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
 from tripod.env.multi_agent_episode import MultiAgentEpisode, episode_results
@@ -35,8 +36,7 @@ from tripod.env.multi_agent_setup import (
     unknown_module_error,
 )
 from tripod.env.runner_helpers import EnvError, check_positive_int
-from tripod.env.runner_state import RunnerStateMixin
-from tripod.utils.seeding import RUNNER_STREAM, GlobalRNGScope, derive_seed
+from tripod.io.seeding import RUNNER_STREAM, GlobalRNGScope, derive_seed
 
 __all__ = ["MultiAgentEnvRunner"]
 
@@ -53,7 +53,7 @@ class _Slot:
         self.agent_id, self.mi, self.stream, self.row = agent_id, mi, stream, -1
 
 
-class MultiAgentEnvRunner(RunnerStateMixin):
+class MultiAgentEnvRunner(EnvRunner):
     """Samples ``num_envs`` copies of a multi-agent env with an inference-only MultiRLModule.
 
     Args:
@@ -72,7 +72,7 @@ class MultiAgentEnvRunner(RunnerStateMixin):
         rollout_fragment_length: Env steps per copy per ``sample()`` call by default.
         seed: Seeds env copy ``i``'s first reset with ``seed + 1000 * worker_index + i``,
             the runner's categorical sampler, its random actions and its
-            :class:`~tripod.utils.seeding.GlobalRNGScope` (the envs and modules are built,
+            :class:`~tripod.io.seeding.GlobalRNGScope` (the envs and modules are built,
             and ``sample()`` runs, with the runner's own global RNG states).
         worker_index: Index of this runner among several.
         global_rng: A scope to use instead of the runner's own (see the single-agent runner).

@@ -1,4 +1,4 @@
-"""Pieces of :class:`~tripod.env.env_runner.SingleAgentEnvRunner` that are not the sampling loop.
+"""Pieces of :class:`~tripod.env.single_agent_env_runner.SingleAgentEnvRunner` that are not the sampling loop.
 
 Building the runner's module, checking env outputs for NaN/inf, and turning the
 filled :class:`~tripod.env.buffers.SampleBuffers` into a batch.

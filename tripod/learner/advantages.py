@@ -89,7 +89,7 @@ def on_policy_training_batch(
 
 def train_action_dist(module: Any, fwd_out: dict[str, Any]) -> Any:
     """The tripod distribution of ``forward_train``'s ``action_dist_inputs`` (logits or torch Distribution)."""
-    from tripod.core.distributions import make_action_dist
+    from tripod.core.distribution.action_dist import make_action_dist
 
     return make_action_dist(
         fwd_out[Columns.ACTION_DIST_INPUTS], module.action_space, dist_cls=module.get_train_action_dist_cls()

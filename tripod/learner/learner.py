@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from tripod.algorithms.config import schedule_value
+from tripod.algorithms.algorithm_config import schedule_value
 from tripod.core.columns import Columns
 from tripod.core.rl_module.multi_rl_module import MultiRLModule
 from tripod.core.rl_module.rl_module import ModuleID
 from tripod.core.rl_module.validation import OutputValidator
 from tripod.data.batch import batch_size, index_batch, to_torch
+from tripod.io.seeding import LEARNER_STREAM, GlobalRNGScope, torch_generator
 from tripod.learner.optim import Adam
-from tripod.utils.seeding import LEARNER_STREAM, GlobalRNGScope, torch_generator
 
 POLICY_LOSS = "policy_loss"
 VF_LOSS = "vf_loss"
@@ -41,12 +41,12 @@ class Learner:
             ``DEFAULT_MODULE_ID``).
         module_ids_to_train: Which modules get optimizers (default: every torch
             module with parameters).
-        global_rng: The :class:`~tripod.utils.seeding.GlobalRNGScope` to run in
+        global_rng: The :class:`~tripod.io.seeding.GlobalRNGScope` to run in
             (an algorithm passes the one it shares with its local env runner);
             default: the learner's own, seeded from ``config.seed``.
 
     Attributes:
-        global_rng: The :class:`~tripod.utils.seeding.GlobalRNGScope` that
+        global_rng: The :class:`~tripod.io.seeding.GlobalRNGScope` that
             :meth:`update` runs in (seeded from ``config.seed``), so draws in the
             module's ``forward_train`` (dropout, ``rsample``) come from the learner's
             own stream.

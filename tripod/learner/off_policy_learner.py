@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tripod.algorithms.config import schedule_value
+from tripod.algorithms.algorithm_config import schedule_value
 from tripod.core.columns import Columns
 from tripod.core.rl_module.apis import TargetNetworkAPI
 from tripod.core.rl_module.rl_module import ModuleID

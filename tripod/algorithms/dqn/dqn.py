@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from tripod.algorithms.config import NotProvided, schedule_value
+from tripod.algorithms.algorithm_config import NotProvided, schedule_value
 from tripod.algorithms.dqn.default_dqn_rl_module import DefaultDQNTorchRLModule
 from tripod.algorithms.dqn.dqn_learner import DQNLearner
 from tripod.algorithms.off_policy import OffPolicyAlgorithm

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import AlgorithmConfig, NotProvided, _is_number
+from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided, _is_number
 from tripod.algorithms.pg.pg_learner import PGLearner
 from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tripod.core.columns import Columns
-from tripod.core.distributions import get_action_dist_cls
+from tripod.core.distribution.action_dist import get_action_dist_cls
 from tripod.core.networks import MLP, build_encoder, resolve_model_config
 from tripod.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule

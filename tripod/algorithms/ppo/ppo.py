@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.config import AlgorithmConfig, NotProvided, _is_number
+from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided, _is_number
 from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 from tripod.algorithms.ppo.ppo_learner import PPOLearner
 

@@ -17,7 +17,7 @@ from tripod.algorithms.off_policy_networks import (
 )
 from tripod.algorithms.sac.ensemble_mlp import EnsembleMLP
 from tripod.core.columns import Columns
-from tripod.core.distributions import get_action_dist_cls
+from tripod.core.distribution.action_dist import get_action_dist_cls
 from tripod.core.networks import MLP, ObsFlattener, is_image_space, resolve_model_config
 from tripod.core.rl_module.apis import QNetAPI, TargetNetworkAPI
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
@@ -48,7 +48,7 @@ class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
 
     - The policy maps observations to ``concat(mean, log_std)`` of a Gaussian whose
       samples are squashed by ``tanh`` into the action bounds
-      (:class:`~tripod.core.distributions.TorchSquashedGaussian`, the module's
+      (:class:`~tripod.core.distribution.torch.torch_distribution.TorchSquashedGaussian`, the module's
       ``action_dist_cls``). ``forward_exploration`` samples, ``forward_inference``
       takes the squashed mean, ``forward_train`` returns the logits.
     - ``compute_q_values({obs, actions})`` -> ``{"qf_preds": [B], "qf_twin_preds": [B]}``

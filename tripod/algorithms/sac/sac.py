@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from tripod.algorithms.config import NotProvided, _is_number
+from tripod.algorithms.algorithm_config import NotProvided, _is_number
 from tripod.algorithms.off_policy import OffPolicyAlgorithm
 from tripod.algorithms.off_policy_config import OffPolicyConfig, is_schedule
 from tripod.algorithms.sac.default_sac_rl_module import DefaultSACTorchRLModule

@@ -12,7 +12,7 @@ import torch
 
 from tripod.algorithms.sac.default_sac_rl_module import QF_PREDS, QF_TWIN_PREDS, check_sac_action_space
 from tripod.core.columns import Columns
-from tripod.core.distributions import TorchSquashedGaussian
+from tripod.core.distribution.torch.torch_distribution import TorchSquashedGaussian
 from tripod.core.rl_module.apis import QNetAPI
 from tripod.core.rl_module.rl_module import ModuleID
 from tripod.learner.off_policy_learner import OffPolicyLearner
@@ -98,7 +98,7 @@ class SACLearner(OffPolicyLearner):
             raise TypeError(
                 f"{type(module).__name__} (module '{module_id}') uses {dist_cls!r} for actions, but SAC needs "
                 "a tanh-squashed Gaussian. In setup() set self.action_dist_cls = "
-                "tripod.core.distributions.get_action_dist_cls(self.action_space, squashed=True)."
+                "tripod.core.distribution.action_dist.get_action_dist_cls(self.action_space, squashed=True)."
             )
         super().check_module(module_id, module)
 

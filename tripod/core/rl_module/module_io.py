@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from tripod.utils.checkpoint import (
+from tripod.io.checkpoint import (
     CheckpointError,
     atomic_directory,
     class_path,
@@ -23,8 +23,8 @@ from tripod.utils.checkpoint import (
     save_state,
     write_metadata,
 )
-from tripod.utils.checkpoint_trust import check_checkpoint, resolve_class, safe_child, write_manifest
-from tripod.utils.spaces import space_from_dict, space_to_dict
+from tripod.io.checkpoint_trust import check_checkpoint, resolve_class, safe_child, write_manifest
+from tripod.io.spaces import space_from_dict, space_to_dict
 
 MODULE_STATE = "module_state"
 KIND_MODULE = "rl_module"

@@ -131,7 +131,7 @@ class RLModule:
         return self._default_dist_cls()
 
     def _default_dist_cls(self):
-        from tripod.core.distributions import get_action_dist_cls
+        from tripod.core.distribution.action_dist import get_action_dist_cls
 
         if getattr(self, "action_dist_cls", None) is not None:
             return self.action_dist_cls

@@ -46,7 +46,7 @@ def _find_nonfinite(value: Any, key: str) -> tuple[str, Any] | None:
 
 
 def _nonfinite(value: Any) -> bool:
-    from tripod.core.distributions import Distribution
+    from tripod.core.distribution.distribution import Distribution
 
     if isinstance(value, Distribution):
         return isinstance(value.logits, torch.Tensor) and _nonfinite(value.logits)
@@ -152,7 +152,8 @@ def _check_actions(where: str, actions: Any, batch_size: int, space: gym.Space |
 def _check_dist_inputs(
     where: str, inputs: Any, batch_size: int, space: gym.Space, dist_cls: Any = None
 ) -> None:
-    from tripod.core.distributions import Distribution, get_action_dist_cls
+    from tripod.core.distribution.action_dist import get_action_dist_cls
+    from tripod.core.distribution.distribution import Distribution
 
     if isinstance(inputs, Distribution):  # a tripod distribution: check the logits it was built from
         if not isinstance(inputs.logits, torch.Tensor):

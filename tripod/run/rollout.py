@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from tripod.core.columns import Columns
-from tripod.core.distributions import make_action_dist
+from tripod.core.distribution.action_dist import make_action_dist
 from tripod.data.batch import to_torch, tree_map
 
 

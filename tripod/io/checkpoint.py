@@ -31,7 +31,7 @@ import safetensors
 import safetensors.numpy
 import torch
 
-from tripod.utils.checkpoint_replace import (
+from tripod.io.checkpoint_replace import (
     CheckpointSaveError,
     OverwriteError,
     check_replaceable,

@@ -4,7 +4,7 @@ tripod never deletes a file it did not write: :func:`check_replaceable` allows
 replacing only an empty directory or a previous tripod checkpoint (``metadata.json``
 naming a tripod ``kind``) holding only files tripod writes. :func:`recover_leftovers`
 handles the temp dirs (``.<name>.tmp-*``) and backups (``.<name>.old-*``) that
-:func:`tripod.utils.checkpoint.atomic_directory` leaves when a save is killed.
+:func:`tripod.io.checkpoint.atomic_directory` leaves when a save is killed.
 """
 
 from __future__ import annotations

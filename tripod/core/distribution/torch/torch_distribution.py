@@ -1,18 +1,13 @@
-"""Action distributions (RLlib's ``TorchDistribution`` classes) and :func:`make_action_dist`.
+"""Torch action distributions at RLlib's path (``ray.rllib.core.distribution.torch.torch_distribution``).
 
 Every class turns a module's ``action_dist_inputs`` into something that can ``sample``, score
 actions (``logp``, one value per row, summed over action dimensions), and report ``entropy`` and
-``kl``. :func:`make_action_dist` is the single entry point used by runners and learners: it
-accepts a logits tensor (RLlib's convention), a ``torch.distributions.Distribution`` (what a
-hand-written module may return), or a tripod :class:`Distribution`.
-
-All torch distributions are built with ``validate_args=False``: these objects are created once
-per vector-env step, and argument validation costs more than the maths.
+``kl``. All torch distributions are built with ``validate_args=False``: these objects are created
+once per vector-env step, and argument validation costs more than the maths.
 """
 
 from __future__ import annotations
 
-import abc
 import math
 from typing import Any
 
@@ -22,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as td
 
+from tripod.core.distribution.distribution import Distribution, _size, _sum_last
+
 #: ``log_std`` taken from logits is clamped to ``[LOG_STD_MIN, LOG_STD_MAX]`` (std in about
 #: ``[2e-9, 7.4]``), so a diverging network cannot produce a zero or huge std (NaN/inf logp).
 LOG_STD_MIN = -20.0
@@ -29,133 +26,6 @@ LOG_STD_MAX = 2.0
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG2 = math.log(2.0)
 _ATANH_EPS = 1e-6
-
-
-def _size(sample_shape: Any) -> torch.Size:
-    if sample_shape is None:
-        return torch.Size()
-    if isinstance(sample_shape, int):
-        return torch.Size((sample_shape,))
-    return torch.Size(sample_shape)
-
-
-def _sum_last(x: torch.Tensor, n: int) -> torch.Tensor:
-    return x.sum(dim=tuple(range(-n, 0))) if n > 0 else x
-
-
-class PartialDistCls:
-    """A distribution class with keyword arguments bound (see ``Distribution.get_partial_dist_cls``).
-
-    ``from_logits``, ``required_input_dim`` and calling it behave like the wrapped class with the
-    bound keyword arguments added; other attributes are looked up on the class.
-    """
-
-    def __init__(self, dist_cls: type[Distribution], **kwargs: Any) -> None:
-        self.dist_cls = dist_cls
-        self.kwargs = kwargs
-
-    def _merged(self, kwargs: dict) -> dict:
-        return {**self.kwargs, **kwargs} if kwargs else self.kwargs
-
-    def from_logits(self, logits: torch.Tensor, **kwargs: Any) -> Distribution:
-        """Build the distribution from logits with the bound keyword arguments."""
-        return self.dist_cls.from_logits(logits, **self._merged(kwargs))
-
-    def required_input_dim(self, space: gym.Space, **kwargs: Any) -> int:
-        """Width of the logits needed for ``space``."""
-        return self.dist_cls.required_input_dim(space, **self._merged(kwargs))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Distribution:
-        return self.dist_cls(*args, **self._merged(kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("dist_cls", "kwargs"):
-            raise AttributeError(name)
-        return getattr(self.dist_cls, name)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
-        return f"{self.dist_cls.__name__}.get_partial_dist_cls({args})"
-
-
-class Distribution(abc.ABC):
-    """Base class of tripod action distributions (RLlib's ``Distribution`` API).
-
-    ``logp``, ``entropy`` and ``kl`` return one value per row: they are summed over the action
-    dimensions of multi-dimensional actions. ``logits`` holds the inputs the distribution was
-    built from (``None`` where that has no meaning) and ``_dist`` the underlying torch distribution.
-    """
-
-    logits: torch.Tensor | None = None
-
-    @classmethod
-    @abc.abstractmethod
-    def from_logits(cls, logits: torch.Tensor, **kwargs: Any) -> Distribution:
-        """Build the distribution from a module's ``action_dist_inputs`` tensor."""
-
-    @classmethod
-    @abc.abstractmethod
-    def required_input_dim(cls, space: gym.Space, **kwargs: Any) -> int:
-        """Width of the logits (last dimension) this class needs for ``space``."""
-
-    @classmethod
-    def get_partial_dist_cls(cls, **kwargs: Any) -> PartialDistCls:
-        """Return a class-like object with ``kwargs`` bound, e.g. ``input_lens`` or ``low``/``high``."""
-        return PartialDistCls(cls, **kwargs)
-
-    @abc.abstractmethod
-    def sample(self, *, sample_shape: Any = ()) -> torch.Tensor:
-        """Draw actions (no gradient); ``sample_shape`` dims are prepended."""
-
-    def rsample(self, *, sample_shape: Any = ()) -> torch.Tensor:
-        """Draw reparameterised actions, through which gradients flow."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not support rsample(): its actions are not differentiable "
-            "w.r.t. its parameters. Use sample() with a score-function (logp) loss instead."
-        )
-
-    def sample_and_logp(self, *, sample_shape: Any = ()) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(actions, logp(actions))``."""
-        actions = self.sample(sample_shape=sample_shape)
-        return actions, self.logp(actions)
-
-    def rsample_and_logp(self, *, sample_shape: Any = ()) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(actions, logp(actions))`` with reparameterised actions."""
-        actions = self.rsample(sample_shape=sample_shape)
-        return actions, self.logp(actions)
-
-    @abc.abstractmethod
-    def logp(self, value: torch.Tensor) -> torch.Tensor:
-        """Log-probability (density) of ``value``, one per row."""
-
-    @abc.abstractmethod
-    def entropy(self) -> torch.Tensor:
-        """Entropy, one per row."""
-
-    @abc.abstractmethod
-    def kl(self, other: Distribution) -> torch.Tensor:
-        """``KL(self || other)``, one per row; ``other`` must be of the same class."""
-
-    @abc.abstractmethod
-    def to_deterministic(self) -> TorchDeterministic:
-        """A :class:`TorchDeterministic` over the greedy (argmax) or mean action."""
-
-    def _check_other(self, other: Any) -> None:
-        if type(other) is not type(self):
-            raise TypeError(
-                f"{type(self).__name__}.kl() needs another {type(self).__name__}, got {type(other).__name__}."
-            )
-
-    @staticmethod
-    def _check_space(cls_name: str, space: Any, expected: type) -> None:
-        if not isinstance(space, expected):
-            raise ValueError(
-                f"{cls_name} is for gymnasium.spaces.{expected.__name__} action spaces, got {space!r}; "
-                "use get_action_dist_cls(space) to pick the right distribution."
-            )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._dist!r})" if hasattr(self, "_dist") else type(self).__name__
 
 
 class TorchDeterministic(Distribution):
@@ -678,111 +548,3 @@ class TorchDistributionWrapper(Distribution):
                 f"to_deterministic(): {type(self._dist).__name__} has no mean/mode to act greedily on."
             ) from e
         return TorchDeterministic(loc, event_ndims=self.event_ndims + len(self._dist.event_shape))
-
-
-def get_action_dist_cls(action_space: gym.Space, *, squashed: bool = False) -> Any:
-    """Return the distribution class (or a ``PartialDistCls``) for a gymnasium action space.
-
-    ``Discrete`` -> :class:`TorchCategorical`; ``MultiDiscrete`` -> :class:`TorchMultiCategorical`
-    with ``input_lens`` bound; ``Box`` -> :class:`TorchDiagGaussian`, or with ``squashed=True``
-    :class:`TorchSquashedGaussian` with the space's (finite) bounds bound. Box spaces with other
-    than one dimension get ``action_shape`` bound. Other spaces raise ``ValueError``.
-    """
-    if isinstance(action_space, gym.spaces.Box):
-        shape = tuple(action_space.shape)
-        extra = {} if len(shape) == 1 else {"action_shape": shape}
-        if not squashed:
-            return TorchDiagGaussian.get_partial_dist_cls(**extra) if extra else TorchDiagGaussian
-        low, high = np.asarray(action_space.low), np.asarray(action_space.high)
-        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-            raise ValueError(
-                f"A squashed Gaussian needs finite Box bounds, got {action_space!r}; use squashed=False "
-                "or give the Box finite low/high."
-            )
-        if not np.all(high > low):
-            raise ValueError(
-                f"A squashed Gaussian needs high > low in every dimension, got {action_space!r}."
-            )
-        if low.size and np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
-            bounds = {"low": float(low.flat[0]), "high": float(high.flat[0])}
-        else:
-            bounds = {
-                "low": torch.as_tensor(low, dtype=torch.float32),
-                "high": torch.as_tensor(high, dtype=torch.float32),
-            }
-        if isinstance(bounds["low"], float) and (bounds["low"], bounds["high"]) == (-1.0, 1.0):
-            return TorchSquashedGaussian.get_partial_dist_cls(**extra) if extra else TorchSquashedGaussian
-        return TorchSquashedGaussian.get_partial_dist_cls(**bounds, **extra)
-    if squashed:
-        raise ValueError(f"squashed=True needs a gymnasium.spaces.Box action space, got {action_space!r}.")
-    if isinstance(action_space, gym.spaces.Discrete):
-        return TorchCategorical
-    if isinstance(action_space, gym.spaces.MultiDiscrete):
-        lens = tuple(int(n) for n in np.asarray(action_space.nvec).flatten())
-        return TorchMultiCategorical.get_partial_dist_cls(input_lens=lens)
-    raise ValueError(
-        f"No action distribution for action space {action_space!r} ({type(action_space).__name__}): "
-        "tripod supports gymnasium.spaces.Discrete, MultiDiscrete and Box. For other spaces return a "
-        "torch.distributions.Distribution as action_dist_inputs, or override get_*_action_dist_cls()."
-    )
-
-
-_SPACE_CACHE: dict[int, tuple[gym.Space, Any]] = {}
-
-
-def _dist_cls_for(space: gym.Space) -> Any:
-    hit = _SPACE_CACHE.get(id(space))
-    if hit is not None and hit[0] is space:
-        return hit[1]
-    cls = get_action_dist_cls(space)
-    if len(_SPACE_CACHE) >= 256:
-        _SPACE_CACHE.clear()
-    _SPACE_CACHE[id(space)] = (space, cls)
-    return cls
-
-
-def _wrap_torch_dist(dist: td.Distribution) -> Distribution:
-    if isinstance(dist, td.Categorical):
-        return TorchCategorical._wrap(dist)
-    normal, event_ndims = None, 0
-    if type(dist) is td.Normal:
-        normal, event_ndims = dist, max(len(dist.batch_shape) - 1, 0)
-    elif type(dist) is td.Independent and type(dist.base_dist) is td.Normal:
-        normal, event_ndims = dist.base_dist, dist.reinterpreted_batch_ndims
-    if normal is None:
-        return TorchDistributionWrapper(dist)
-    return TorchDiagGaussian._wrap(normal, event_ndims)
-
-
-def make_action_dist(
-    action_dist_inputs: Any, action_space: gym.Space | None = None, *, dist_cls: Any = None
-) -> Distribution:
-    """Turn a module's ``action_dist_inputs`` into a tripod :class:`Distribution`.
-
-    - a logits ``torch.Tensor``: ``dist_cls.from_logits`` (``dist_cls`` defaults to
-      ``get_action_dist_cls(action_space)``, cached per space object);
-    - a ``torch.distributions.Distribution``: ``Categorical`` -> :class:`TorchCategorical`,
-      ``Normal``/``Independent(Normal)`` -> :class:`TorchDiagGaussian` (the torch object is kept as
-      ``._dist``), anything else -> :class:`TorchDistributionWrapper`;
-    - a tripod :class:`Distribution`: returned as is.
-    """
-    if isinstance(action_dist_inputs, torch.Tensor):
-        if dist_cls is None:
-            if action_space is None:
-                raise ValueError(
-                    "make_action_dist() got a logits tensor but neither action_space nor dist_cls; "
-                    "pass one of them so the logits can be interpreted."
-                )
-            dist_cls = _dist_cls_for(action_space)
-        return dist_cls.from_logits(action_dist_inputs)
-    if isinstance(action_dist_inputs, Distribution):
-        return action_dist_inputs
-    if isinstance(action_dist_inputs, td.Distribution):
-        return _wrap_torch_dist(action_dist_inputs)
-    kind = type(action_dist_inputs)
-    hint = " Convert it with torch.as_tensor(...)." if isinstance(action_dist_inputs, np.ndarray) else ""
-    raise TypeError(
-        f"make_action_dist() expected action_dist_inputs to be a logits torch.Tensor or a "
-        f"torch.distributions.Distribution, but received {kind.__module__}.{kind.__qualname__}: "
-        f"{' '.join(repr(action_dist_inputs).split())[:80]}.{hint}"
-    )

@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tripod.utils.checkpoint import (
+from tripod.io.checkpoint import (
     METADATA_FILE,
     CheckpointError,
     CheckpointSaveError,
@@ -41,7 +41,7 @@ from tripod.utils.checkpoint import (
     recover_leftovers,
     write_json,
 )
-from tripod.utils.loggers import CsvLogger, JsonlLogger, MultiLogger, TensorBoardLogger
+from tripod.run.loggers import CsvLogger, JsonlLogger, MultiLogger, TensorBoardLogger
 
 try:  # POSIX; elsewhere run directories are not locked
     import fcntl

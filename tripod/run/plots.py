@@ -49,7 +49,7 @@ def plot_learning_curve(
     """Plot training return (and evaluation returns, if any) against env steps.
 
     Args:
-        metrics_jsonl_path: A ``metrics.jsonl`` written by :class:`~tripod.utils.loggers.JsonlLogger`.
+        metrics_jsonl_path: A ``metrics.jsonl`` written by :class:`~tripod.run.loggers.JsonlLogger`.
         out_png: The image to write.
         title: The plot title (default: none).
         eval_points: Extra ``(env_steps, return)`` evaluation points, e.g. the final

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tripod.utils.checkpoint import (
+from tripod.io.checkpoint import (
     CheckpointError,
     ClassImportError,
     _existing_dir,
@@ -147,7 +147,7 @@ def resolve_class(
 
     Untrusted (the default), the class must live in a module this process has
     already imported, or in tripod itself; nothing else is imported. Trusted,
-    :func:`~tripod.utils.checkpoint.import_class` imports its module. Either way the
+    :func:`~tripod.io.checkpoint.import_class` imports its module. Either way the
     class must be a subclass of one of ``bases`` (an empty tuple accepts nothing
     untrusted and any class trusted).
 

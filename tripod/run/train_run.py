@@ -13,7 +13,7 @@ the write to finish.
 
 The run directory is locked for the run (:meth:`RunDir.lock`), and leftovers of
 interrupted saves are cleaned up at the start. A checkpoint that cannot be written
-stops the run with :class:`~tripod.utils.checkpoint.CheckpointSaveError` naming the
+stops the run with :class:`~tripod.io.checkpoint.CheckpointSaveError` naming the
 path and the OS error; the algorithm keeps its trained state in memory, so
 ``algo.save_to_path(elsewhere)`` still works.
 """
@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tripod.utils.checkpoint import CheckpointSaveError
-from tripod.utils.progress import ProgressDisplay
-from tripod.utils.run_dir import RunDir
+from tripod.io.checkpoint import CheckpointSaveError
+from tripod.run.progress import ProgressDisplay
+from tripod.run.run_dir import RunDir
 
 __all__ = ["CheckpointSaveError", "GracefulInterrupt", "StopCriteria", "format_summary", "train_run"]
 
@@ -238,7 +238,7 @@ def _progress(algo: Any, last: dict | None, checkpoint: Path | None, t0: float, 
 
 def _plot(run: RunDir, summary: dict, title: str | None) -> str:
     """Draw ``learning_curve.png``; returns its path, or why there is none."""
-    from tripod.utils.plots import plot_learning_curve
+    from tripod.run.plots import plot_learning_curve
 
     points = []
     if summary.get("eval_return_mean") is not None:

@@ -1,0 +1,1 @@
+"""Torch action distributions (RLlib's ``ray.rllib.core.distribution.torch``)."""
