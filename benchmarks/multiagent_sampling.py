@@ -31,8 +31,8 @@ from torch import nn
 from tripod.core import Columns, MultiRLModuleSpec, RLModuleSpec, TorchRLModule
 from tripod.env import SingleAgentEnvRunner
 from tripod.env.env_creation import make_env_creator
-from tripod.env.examples import MultiAgentCartPole
 from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
+from tripod.envs import MultiAgentCartPole
 
 SPREAD = "pettingzoo:mpe2.simple_spread_v3"
 

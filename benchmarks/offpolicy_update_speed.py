@@ -38,7 +38,7 @@ def tripod_worker(algo: str, hidden: int, batch: int, updates: int) -> float:
         config.training(double_q=False, dueling=False)
     algo_ = config.build_algo()
     algo_.train()  # 2000 steps; learning starts at the end
-    learner, buffer = algo_.learner, algo_.replay_buffer
+    learner, buffer = algo_.learner_group, algo_.replay_buffer
 
     def run(n: int) -> None:
         for _ in range(n):

@@ -19,7 +19,7 @@ import torch
 
 from tripod.algorithms.ppo import PPOConfig
 from tripod.core import Columns, RLModule, RLModuleSpec
-from tripod.env.examples import CartPoleHeuristicModule, MultiAgentCartPole
+from tripod.envs import CartPoleHeuristicModule, MultiAgentCartPole
 
 
 def agent_to_module(agent_id, episode, **kwargs):

@@ -48,7 +48,7 @@ def main() -> None:
 
     algo = build_config(args.seed).build_algo()
     episodes = 10 if args.fast else 50
-    random = algo.env_runner.sample(num_episodes=episodes, random_actions=True)
+    random = algo.env_runner_group.sample(num_episodes=episodes, random_actions=True)
     print(f"random return: {np.mean(random['episode_returns']):.1f} over {episodes} episodes")
 
     for _ in range(3 if args.fast else 200):

@@ -23,8 +23,9 @@ from tripod.algorithms.sac import SACConfig
 from tripod.core import Columns, MultiRLModuleSpec, RLModuleSpec, TorchRLModule
 from tripod.core.rl_module.rl_module import RLModule
 from tripod.env import SingleAgentEnvRunner
-from tripod.env.examples import MultiAgentCartPole
+from tripod.env.multi_agent_env import MultiAgentEnv
 from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
+from tripod.envs import MultiAgentCartPole
 from tripod.io.checkpoint import CheckpointError
 from tripod.io.seeding import GlobalRNGScope, seed_everything
 
@@ -264,23 +265,55 @@ def test_interleaved_multi_agent_ppo_equals_sequential():
     assert_same_weights(all_weights(alone), all_weights(a))
 
 
+class ConstantTwoAgentEnv(MultiAgentEnv):
+    """Agents "x" and "y" act on every step and always see ``[1.0]``: actions depend on RNGs only."""
+
+    def __init__(self, config=None):
+        self.possible_agents = self.agents = ["x", "y"]
+        self.observation_spaces = {a: gym.spaces.Box(-2.0, 2.0, (1,), np.float32) for a in self.agents}
+        self.action_spaces = {a: gym.spaces.Discrete(5) for a in self.agents}
+
+    def reset(self, *, seed=None, options=None):
+        return {a: np.ones(1, np.float32) for a in self.agents}, {}
+
+    def step(self, action_dict):
+        obs = {a: np.ones(1, np.float32) for a in self.agents}
+        return obs, dict.fromkeys(self.agents, 0.0), {"__all__": False}, {"__all__": False}, {}
+
+
+class LogitsModule(TorchRLModule):
+    """Returns logits only, so the runner samples the actions (its categorical sampler)."""
+
+    def setup(self):
+        self.net = nn.Linear(1, self.action_space.n)
+
+    def _forward(self, batch, **kwargs):
+        return {Columns.ACTION_DIST_INPUTS: self.net(batch[Columns.OBS])}
+
+
 def test_multi_agent_runner_rng_state_round_trip():
-    spec = MultiRLModuleSpec(rl_module_specs={"p0": RLModuleSpec(module_class=SamplingModule)})
-    runner = MultiAgentEnvRunner(MultiAgentCartPole, module_spec=spec, num_envs=2, seed=1)
+    specs = {"x": RLModuleSpec(module_class=LogitsModule), "y": RLModuleSpec(module_class=SamplingModule)}
+    runner = MultiAgentEnvRunner(
+        ConstantTwoAgentEnv, module_spec=MultiRLModuleSpec(rl_module_specs=specs), num_envs=2, seed=1
+    )
     runner.sample(num_timesteps=10)
     state = runner.get_rng_state()
 
     def draws():
         with runner.global_rng:
             inside = torch.rand(2)
-        return runner._noise.draw(3, 2).copy(), runner._samplers[0].random_space.sample(), inside
+        explored = runner.sample(num_timesteps=40)  # x: the runner's sampler; y: torch.distributions
+        random_actions = runner.sample(num_timesteps=40, random_actions=True)  # the action-space RNG
+        return [b[mid][Columns.ACTIONS] for b in (explored, random_actions) for mid in ("x", "y")], inside
 
     first = draws()
     runner.sample(num_timesteps=10, random_actions=True)
     runner.set_rng_state(state)
     again = draws()
-    np.testing.assert_array_equal(first[0], again[0])
-    assert first[1] == again[1] and torch.equal(first[2], again[2])
+    assert torch.equal(first[1], again[1])
+    for a, b in zip(first[0], again[0], strict=True):
+        assert len(np.unique(a)) > 1  # real draws, not a constant
+        np.testing.assert_array_equal(a, b)
 
 
 # ----------------------------------------------------------------------------- resume
@@ -320,12 +353,12 @@ def test_damaged_owned_rng_states_are_named():
     with pytest.raises(
         ValueError, match=r"PPOLearner.set_rng_state\(\): expected a dict with 'shuffle' and 'global'"
     ):
-        algo.learner.set_rng_state([])
+        algo.learner_group.set_rng_state([])
     with pytest.raises(ValueError, match=r"the RNG state is damaged"):
         numpy_state = {**good["owned"]["algorithm"]["numpy"], "keys": np.zeros(10, dtype=np.uint32)}
         broken = {**good["owned"]["algorithm"], "numpy": numpy_state}
         algo.global_rng.set_state(broken)
-    runner = algo.env_runner
+    runner = algo.env_runner_group
     with pytest.raises(
         ValueError, match=r"holds 0 action-space generators, this runner has 1; it comes from another"
     ):

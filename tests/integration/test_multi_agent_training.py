@@ -17,7 +17,7 @@ from tripod.algorithms.pg import PGConfig
 from tripod.algorithms.ppo import DefaultPPOTorchRLModule, PPOConfig
 from tripod.core import Columns, MultiRLModuleSpec, RLModule, RLModuleSpec
 from tripod.env.env_checks import EnvAPIError
-from tripod.env.examples import CartPoleHeuristicModule, MultiAgentCartPole
+from tripod.envs import CartPoleHeuristicModule, MultiAgentCartPole
 from tripod.io.checkpoint import CheckpointError
 
 SMALL = {"train_batch_size_per_learner": 256, "minibatch_size": 128, "num_epochs": 2}
@@ -102,8 +102,8 @@ def test_modules_not_trained_keep_their_weights():
     for k, v in algo.get_module("frozen").state_dict().items():
         assert torch.equal(v, frozen[k])
     assert any(not torch.equal(v, learner[k]) for k, v in algo.get_module("learner").state_dict().items())
-    runner_frozen = algo.env_runner.module["frozen"].state_dict()
-    assert all(torch.equal(runner_frozen[k], v) for k, v in frozen.items() if k in runner_frozen)
+    runner_frozen = algo.env_runner_group.get_state()["env_runner"]["rl_module"]["frozen"]
+    assert runner_frozen and all(np.array_equal(v, frozen[k].numpy()) for k, v in runner_frozen.items())
 
 
 def test_checkpoint_holds_every_module_and_restores_any_one_alone(tmp_path):
@@ -125,7 +125,7 @@ def test_checkpoint_holds_every_module_and_restores_any_one_alone(tmp_path):
     with pytest.raises(CheckpointError, match=r"'policy_mapping_fn' function .*map_by_index' was not loaded"):
         Algorithm.from_checkpoint(path)  # a function is never called unless passed in (or trusted=True)
     restored = Algorithm.from_checkpoint(path, config_overrides={"policy_mapping_fn": map_by_index})
-    assert restored.is_multi_agent and set(restored.learner.module.keys()) == {"p0", "p1"}
+    assert restored.config.is_multi_agent and set(restored.learner_group.module_ids) == {"p0", "p1"}
     for k, v in algo.get_module("p0").state_dict().items():
         assert torch.equal(restored.get_module("p0").state_dict()[k], v)
     assert restored.get_state()["agent_windows"] == algo.get_state()["agent_windows"]
@@ -222,7 +222,7 @@ def test_multi_agent_env_without_multi_agent_config_says_what_to_do():
 
 def test_random_and_trained_returns_are_reported_per_agent():
     algo = cartpole_config(policies={"p0", "p1"}, policy_mapping_fn=map_by_index).build_algo()
-    out = algo.env_runner.sample(num_episodes=4, random_actions=True)
+    out = algo.env_runner_group.sample(num_episodes=4, random_actions=True)
     assert np.mean(out["agent_episode_returns"]["0"]) < 60  # random CartPole: about 22
 
 

@@ -6,13 +6,13 @@ import errno
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 from tripod.algorithms.ppo import PPOConfig
 from tripod.cli import main
-from tripod.io import checkpoint as ckpt_io
 from tripod.io.checkpoint import CheckpointSaveError
 from tripod.run.run_dir import RunDir, RunDirError, RunLockedError
 from tripod.run.train_run import GracefulInterrupt, StopCriteria, train_run
@@ -145,7 +145,7 @@ def _read_only(src, dst):
 
 
 def test_a_failed_save_stops_the_cli_run_with_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(ckpt_io.os, "rename", _read_only)
+    monkeypatch.setattr(os, "rename", _read_only)
     out = tmp_path / "run"
     err = user_error(capsys, "train", "ppo", "CartPole-v1", "--out", out, "--stop-iters", 2, *TINY)
     assert re.search(
@@ -176,10 +176,14 @@ def test_train_run_raises_checkpoint_save_error_and_keeps_the_algorithm(tmp_path
 
 
 def test_ctrl_c_while_saving_lets_the_save_finish():
-    interrupt = GracefulInterrupt()
-    interrupt._handle(2, None)  # first Ctrl-C: stop after this iteration
-    with interrupt.saving():
-        interrupt._handle(2, None)  # a second one during the save does not abandon it
-    assert interrupt.requested
-    with pytest.raises(KeyboardInterrupt):
-        interrupt._handle(2, None)
+    before = signal.getsignal(signal.SIGINT)
+    with GracefulInterrupt() as interrupt:
+        assert not interrupt.requested
+        signal.raise_signal(signal.SIGINT)  # first Ctrl-C: stop after this iteration
+        assert interrupt.requested
+        with interrupt.saving():
+            signal.raise_signal(signal.SIGINT)  # a second one during the save does not abandon it
+        assert interrupt.requested
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # outside a save, the second one stops at once
+    assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back

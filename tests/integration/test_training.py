@@ -80,8 +80,8 @@ def test_checkpoint_restores_weights_optimizer_counters_and_rng(tmp_path):
     assert isinstance(restored, PPO)
     for key, value in weights(algo).items():
         np.testing.assert_array_equal(value, weights(restored)[key])
-    opt_a = algo.learner.optimizers["default_policy"].state_dict()
-    opt_b = restored.learner.optimizers["default_policy"].state_dict()
+    opt_a = algo.learner_group.get_state()["optimizers"]["default_policy"]
+    opt_b = restored.learner_group.get_state()["optimizers"]["default_policy"]
     for i, state in opt_a["state"].items():
         for name in ("exp_avg", "exp_avg_sq", "step"):
             torch.testing.assert_close(state[name], opt_b["state"][i][name])

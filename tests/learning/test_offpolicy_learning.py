@@ -52,13 +52,13 @@ def test_sac_pendulum_learns():
 
 def spy_batches(algo) -> list[dict]:
     """Record the replay batches the learner trains on."""
-    seen, update = [], algo.learner.update_from_replay
+    seen, update = [], algo.learner_group.update_from_replay
 
     def recording(batch, **kwargs):
         seen.append(batch[DEFAULT_MODULE_ID])
         return update(batch, **kwargs)
 
-    algo.learner.update_from_replay = recording
+    algo.learner_group.update_from_replay = recording
     return seen
 
 
@@ -89,8 +89,7 @@ def test_prioritized_replay_is_used(baseline):
     algo, seen = short_dqn(prioritized_replay=True, n_step=1)
     weights = np.concatenate([b["weights"] for b in seen])
     assert weights.min() < 0.9 and weights.max() == pytest.approx(1.0, abs=1e-6)  # importance weights applied
-    tree = algo.replay_buffer._sum_tree
-    priorities = tree.leaves[: len(algo.replay_buffer)]
+    priorities = algo.replay_buffer.get_state()["priorities"][: len(algo.replay_buffer)]
     assert priorities.max() / priorities.min() > 2  # TD errors became priorities
     counts = np.bincount(np.concatenate([b["indices"] for b in seen[-200:]]), minlength=len(priorities))
     uniform = len(seen[-200:]) * seen[0]["indices"].size / len(priorities)

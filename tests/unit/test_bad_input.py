@@ -209,11 +209,14 @@ def test_obs_outside_the_bounds_warn_once():
 
 
 def test_good_obs_give_no_warning():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ObservationWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         r = runner("CartPole-v1", num_envs=2)
-        r.sample(num_timesteps=400)
+        batch = r.sample(num_timesteps=400)
         r.stop()
+    assert not [w for w in caught if issubclass(w.category, ObservationWarning)]
+    assert batch[Columns.OBS].shape == (200, 2, 4)  # the whole sample was taken
+    assert batch[Columns.TERMINATEDS].any()  # including resets, where a bad first obs would show
 
 
 # ============================================================================ old gym API
@@ -319,13 +322,6 @@ def test_nan_assigned_directly_fails_at_build():
 def test_bad_seeds_are_config_errors(seed):
     with pytest.raises(ConfigError, match=r"seed must be None or an int in \[0, 2\*\*63 - 1\]"):
         PPOConfig().debugging(seed=seed)
-
-
-def test_the_largest_seed_builds_and_samples():
-    config = PPOConfig().environment("CartPole-v1").debugging(seed=2**63 - 1)
-    algo = config.training(train_batch_size_per_learner=64, minibatch_size=32, num_epochs=1).build_algo()
-    algo.train()
-    algo.stop()
 
 
 @pytest.mark.parametrize(
@@ -460,23 +456,6 @@ class ColumnValues(TorchRLModule, ValueFunctionAPI):
 
     def compute_values(self, batch, embeddings=None):
         return self.vf(batch[Columns.OBS])
-
-
-@pytest.mark.parametrize("config_cls", [PPOConfig, PGConfig])
-def test_compute_values_of_shape_b1_is_an_error(config_cls):
-    config = (
-        config_cls()
-        .environment("CartPole-v1")
-        .training(train_batch_size_per_learner=64, minibatch_size=32, num_epochs=1)
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=ColumnValues))
-    )
-    if config_cls is PGConfig:
-        config.training(use_baseline=True)
-    algo = config.build_algo()
-    with pytest.raises(ModuleOutputError, match=r"ColumnValues.compute_values\(\) returned a tensor of shape "
-                       r"\(\d+, 1\); expected \(\d+,\), one value per row.*\.squeeze\(-1\)"):  # fmt: skip
-        algo.train()
-    algo.stop()
 
 
 def test_compute_values_not_a_tensor_is_an_error():

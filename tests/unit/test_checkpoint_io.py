@@ -442,7 +442,7 @@ def test_metadata_errors(tmp_path):
 
 
 def test_class_path_round_trip():
-    assert class_path(CheckpointError) == "tripod.io.checkpoint.CheckpointError"
+    assert class_path(CheckpointError) == "tripod.io.checkpoint_files.CheckpointError"
     assert import_class(class_path(CheckpointError)) is CheckpointError
     assert import_class(class_path(torch.nn.Linear)) is torch.nn.Linear
     assert import_class("tripod.io.checkpoint:CheckpointError") is CheckpointError

@@ -116,7 +116,7 @@ def test_a_failed_rename_is_a_checkpoint_save_error_naming_path_and_os_error(tmp
     def read_only(src, dst):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(src))
 
-    monkeypatch.setattr(ckpt_io.os, "rename", read_only)
+    monkeypatch.setattr(os, "rename", read_only)
     with pytest.raises(
         CheckpointSaveError, match=rf"cannot write checkpoint {re.escape(str(path))}: Read-only"
     ):

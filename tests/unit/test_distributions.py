@@ -46,7 +46,7 @@ def test_categorical_matches_torch():
     d, ref = TorchCategorical.from_logits(logits), td.Categorical(logits=logits)
     a = d.sample()
     assert a.shape == (B,) and a.dtype == torch.int64
-    assert d.logits is logits and isinstance(d._dist, td.Categorical)
+    assert d.logits is logits
     close(d.logp(a), ref.log_prob(a))
     close(d.entropy(), ref.entropy())
     close(d.kl(TorchCategorical.from_logits(other)), td.kl_divergence(ref, td.Categorical(logits=other)))
@@ -178,8 +178,9 @@ def test_diag_gaussian_sample_statistics_and_constructor():
     assert a.shape == (20000, 1, 2) and not a.requires_grad
     close(a.mean(0), loc, atol=0.02)
     close(a.std(0), torch.full((1, 2), 0.5), atol=0.02)
-    assert isinstance(d._dist, td.Normal)
     close(d.logp(loc), td.Normal(loc, 0.5).log_prob(loc).sum(-1))
+    other = TorchDiagGaussian(torch.tensor([[0.0, 0.0]]), torch.tensor(2.0))
+    close(d.kl(other), td.kl_divergence(td.Normal(loc, 0.5), td.Normal(torch.zeros(1, 2), 2.0)).sum(-1))
 
 
 def test_diag_gaussian_rsample_grad_and_clamp():
@@ -352,8 +353,9 @@ def test_make_action_dist_from_torch_distributions():
     logits = torch.randn(B, 4)
     cat = td.Categorical(logits=logits)
     d = make_action_dist(cat)
-    assert isinstance(d, TorchCategorical) and d._dist is cat
-    close(d.logits, cat.logits)
+    assert isinstance(d, TorchCategorical) and d.logits is cat.logits  # wraps, does not copy
+    other = td.Categorical(logits=torch.randn(B, 4))
+    close(d.kl(make_action_dist(other)), td.kl_divergence(cat, other))
     assert torch.equal(d.to_deterministic().sample(), logits.argmax(-1))
 
     mean, std = torch.randn(B, 3), torch.rand(B, 3) + 0.5
@@ -371,9 +373,14 @@ def test_make_action_dist_generic_wrapper():
     conc = torch.rand(B, 2) + 0.5
     beta = td.Beta(conc, conc + 1)
     w = make_action_dist(beta)
-    assert isinstance(w, TorchDistributionWrapper) and w._dist is beta
+    assert isinstance(w, TorchDistributionWrapper)
+    torch.manual_seed(5)
     a = w.sample()
+    torch.manual_seed(5)
+    torch.testing.assert_close(a, beta.sample(), rtol=0, atol=0)  # draws through the wrapped object
     assert a.shape == (B, 2)
+    other = td.Beta(conc + 1, conc)
+    close(w.kl(make_action_dist(other)), td.kl_divergence(beta, other).sum(-1))
     close(w.logp(a), beta.log_prob(a).sum(-1))
     close(w.entropy(), beta.entropy().sum(-1))
     assert w.rsample().shape == (B, 2)

@@ -310,7 +310,7 @@ def test_truncation_termination_and_bootstrap_obs(env):
     batch = runner.sample(num_timesteps=16)  # T = 8
     mask, obs = batch[Columns.LOSS_MASK], batch[OBS]
     if isinstance(env, str):  # NEXT_STEP: the step after an episode's end is a reset step, masked
-        assert not runner._same_step
+        assert runner.env.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
         np.testing.assert_array_equal(mask[:, 0], [1, 1, 1, 0, 1, 1, 1, 0])
         real = obs[mask].reshape(6, 2, 3)
     else:

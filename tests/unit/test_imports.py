@@ -1,25 +1,10 @@
-"""Import paths users know from RLlib, and what importing tripod costs."""
+"""Import paths users know from RLlib hold the real classes.
+
+Which dependencies importing tripod loads is checked in fresh interpreters in
+tests/integration/test_import_dependencies.py; what the import costs, in benchmarks/import_time.py.
+"""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-import textwrap
-
-OPTIONAL = ["ray", "pettingzoo", "tensorboard", "matplotlib", "stable_baselines3"]
-
-
-def run_python(code: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def test_rllib_module_paths_hold_the_real_classes():
@@ -57,52 +42,3 @@ def test_rllib_module_paths_hold_the_real_classes():
     assert MultiRLModule.__module__ == "tripod.core.rl_module.multi_rl_module"
     assert ValueFunctionAPI.__module__ == "tripod.core.rl_module.apis.value_function_api"
     assert Columns.__module__ == "tripod.core.columns"
-
-
-def test_import_tripod_loads_no_optional_dependency_and_no_torch():
-    loaded = json.loads(
-        run_python(
-            f"""
-            import json, sys
-            import tripod
-            print(json.dumps([m for m in {OPTIONAL + ["torch"]!r} if m in sys.modules]))
-            """
-        )
-    )
-    assert loaded == []
-
-
-def test_import_tripod_core_loads_no_optional_dependency():
-    loaded = json.loads(
-        run_python(
-            f"""
-            import json, sys
-            import tripod.core, tripod.core.apis
-            print(json.dumps([m for m in {OPTIONAL!r} if m in sys.modules]))
-            """
-        )
-    )
-    assert loaded == []
-
-
-def test_import_tripod_core_costs_little_beyond_torch():
-    """``import tripod.core`` minus ``import torch``: well under 0.2 s (about 0.05 s measured).
-
-    Measured in a fresh interpreter: torch first, then tripod.core on top of it. Best of
-    three processes, so a busy machine does not fail the test.
-    """
-    times = []
-    for _ in range(3):
-        out = run_python(
-            """
-            import time
-            t0 = time.perf_counter()
-            import torch
-            t1 = time.perf_counter()
-            import tripod.core
-            t2 = time.perf_counter()
-            print(t2 - t1)
-            """
-        )
-        times.append(float(out))
-    assert min(times) < 0.2, times

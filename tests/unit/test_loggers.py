@@ -1,4 +1,5 @@
-"""Run outputs: result flattening, JSONL/CSV/TensorBoard loggers, plots and the run directory."""
+"""Run outputs: result flattening, JSONL/CSV/TensorBoard loggers and the run directory
+(plots: tests/integration/test_plots.py)."""
 
 from __future__ import annotations
 
@@ -91,23 +92,6 @@ def test_multi_logger_fans_out_and_skips_none(tmp_path):
     logger.close()
     assert json.loads((tmp_path / "m.jsonl").read_text())["training_iteration"] == 1
     assert (tmp_path / "p.csv").read_text().startswith("env_runners/episode_len_mean")
-
-
-def test_plot_learning_curve_writes_png(tmp_path):
-    pytest.importorskip("matplotlib")
-    from tripod.run.plots import plot_learning_curve, read_metrics
-
-    with JsonlLogger(tmp_path / "metrics.jsonl") as logger:
-        for i in range(1, 6):
-            logger.log(_result(i, ret=float("nan") if i == 1 else 10.0 * i))
-        logger.log(_result(6, evaluation={"env_runners": {"episode_return_mean": 70.0}}))
-    with open(tmp_path / "metrics.jsonl", "a") as f:
-        f.write('{"truncated": ')  # a crash mid-write must not break plotting
-    assert len(read_metrics(tmp_path / "metrics.jsonl")) == 6
-    out = plot_learning_curve(
-        tmp_path / "metrics.jsonl", tmp_path / "curve.png", title="t", eval_points=[(600, 80)]
-    )
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 class _FakeAlgo:

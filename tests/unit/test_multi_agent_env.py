@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from tripod.env.env_creation import EnvCreationError, make_env_creator
-from tripod.env.examples import MultiAgentCartPole
 from tripod.env.multi_agent_env import MultiAgentEnv
 from tripod.env.wrappers.pettingzoo_env import ParallelPettingZooEnv, PettingZooEnv
+from tripod.envs import MultiAgentCartPole
 
 
 def test_multi_agent_env_has_no_single_spaces_and_says_what_to_do():
@@ -35,12 +34,6 @@ def test_make_multi_agent_agents_leave_one_by_one():
             break
         assert not truncs["__all__"]
     assert set(done_at) == {0, 1} and env.agents == []
-
-
-def test_import_tripod_does_not_import_pettingzoo():
-    code = "import sys, tripod, tripod.env, tripod.algorithms.ppo; print('pettingzoo' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
 
 
 # ------------------------------------------------------------------ PettingZoo

@@ -9,10 +9,10 @@ import torch
 
 from tripod.core import Columns, MultiRLModuleSpec, RLModule, RLModuleSpec, TorchRLModule
 from tripod.core.apis import ValueFunctionAPI
-from tripod.env.examples import MultiAgentCartPole
 from tripod.env.multi_agent_env import MultiAgentEnv
 from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
 from tripod.env.runner_helpers import EnvError
+from tripod.envs import MultiAgentCartPole
 from tripod.learner.advantages import estimate_advantages
 
 OBS = gym.spaces.Box(-100.0, 100.0, (1,), np.float32)

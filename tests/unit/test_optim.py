@@ -1,8 +1,15 @@
-"""tripod's Adam matches torch.optim.Adam step for step, and its state round-trips."""
+"""tripod's Adam matches torch.optim.Adam step for step, its state round-trips, and the learner
+clips gradients as torch does."""
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
+from tripod.algorithms.algorithm_config import AlgorithmConfig
+from tripod.core import Columns, MultiRLModule, RLModuleSpec, TorchRLModule
+from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
+from tripod.learner.learner import Learner
 from tripod.learner.optim import Adam
 
 
@@ -21,11 +28,14 @@ def _train(net, opt, steps=25):
         opt.step()
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_adam_matches_torch(fused):
+@pytest.mark.parametrize("fused_kernel", [True, False], ids=["fused", "multi_tensor"])
+def test_adam_matches_torch(fused_kernel, monkeypatch):
+    if not fused_kernel:  # a torch build without the fused kernel: Adam takes its multi-tensor path
+        monkeypatch.delattr(torch, "_fused_adam_", raising=False)
+    elif not hasattr(torch, "_fused_adam_"):
+        pytest.skip("this torch build has no fused Adam kernel")
     ours, ref = _net(0), _net(0)
     opt = Adam(ours.parameters(), lr=3e-3, eps=1e-7)
-    opt._fused = fused
     _train(ours, opt)
     _train(ref, torch.optim.Adam(ref.parameters(), lr=3e-3, eps=1e-7))
     for a, b in zip(ours.parameters(), ref.parameters()):
@@ -55,32 +65,80 @@ def test_adam_rejects_state_of_other_parameters():
         Adam([])
 
 
-def _learner_with_clip(clip, by):
-    from types import SimpleNamespace
+class _RecordingSGD:
+    """An optimizer that changes nothing and keeps the gradients it was asked to apply (after clipping)."""
 
-    from tripod.learner.learner import Learner
+    def __init__(self, params):
+        self.params = list(params)
+        self.param_groups = [{"lr": 0.0}]
+        self.applied: list[list[torch.Tensor]] = []
 
-    learner = Learner.__new__(Learner)
-    learner.config = SimpleNamespace(grad_clip=clip, grad_clip_by=by)
-    return learner
+    def zero_grad(self, set_to_none=True):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        self.applied.append([p.grad.detach().clone() for p in self.params])
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class _LinearModule(TorchRLModule):
+    def setup(self):
+        self.net = torch.nn.Linear(3, 2)
+
+    def _forward(self, batch, **kwargs):
+        return {Columns.ACTION_DIST_INPUTS: self.net(batch[Columns.OBS])}
+
+
+class _ClipProbeLearner(Learner):
+    """Loss 10 * sum(logits * obs[:, :2]): large gradients (clipping acts), recorded by the optimizer."""
+
+    def configure_optimizer(self, module_id, module):
+        return _RecordingSGD(module.parameters())
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        return 10.0 * (fwd_out[Columns.ACTION_DIST_INPUTS] * batch[Columns.OBS][:, :2]).sum()
+
+
+def _clip_probe(clip, by):
+    space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    spec = RLModuleSpec(
+        module_class=_LinearModule, observation_space=space, action_space=gym.spaces.Discrete(2)
+    )
+    config = AlgorithmConfig().training(grad_clip=clip, grad_clip_by=by, minibatch_size=None, num_epochs=1)
+    module = MultiRLModule(rl_module_specs={DEFAULT_MODULE_ID: spec})
+    return _ClipProbeLearner(config=config, module=module)
 
 
 @pytest.mark.parametrize("by", ["global_norm", "norm", "value"])
 def test_gradient_clipping_matches_torch(by):
-    torch.manual_seed(0)
-    ours = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(7))]
-    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
-    for p, q in zip(ours, ref):
-        p.grad = torch.randn_like(p) * 3
-        q.grad = p.grad.clone()
-    total = _learner_with_clip(0.5, by)._clip_gradients(ours)
+    obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    learner = _clip_probe(0.5, by)
+    unclipped = _clip_probe(None, by)
+    unclipped.module.set_state(learner.module.get_state())
+    results = learner.update({DEFAULT_MODULE_ID: {Columns.OBS: obs}}).get(DEFAULT_MODULE_ID, {})
+    unclipped.update({DEFAULT_MODULE_ID: {Columns.OBS: obs}})
+    (ours,) = learner.optimizers[DEFAULT_MODULE_ID].applied
+    (raw,) = unclipped.optimizers[DEFAULT_MODULE_ID].applied
+    ref = [torch.nn.Parameter(torch.zeros_like(g)) for g in raw]
+    for q, g in zip(ref, raw):
+        q.grad = g.clone()
     if by == "global_norm":
         expected = torch.nn.utils.clip_grad_norm_(ref, 0.5)
-        torch.testing.assert_close(total, expected)
+        assert expected > 1.0  # the gradients really were clipped
+        assert results["gradients_global_norm"] == pytest.approx(float(expected), rel=1e-5)
     elif by == "norm":
         for q in ref:
             torch.nn.utils.clip_grad_norm_([q], 0.5)
+        assert "gradients_global_norm" not in results
     else:
         torch.nn.utils.clip_grad_value_(ref, 0.5)
+        assert "gradients_global_norm" not in results
+    assert any(not torch.allclose(g, q.grad) for g, q in zip(raw, ref))  # clipping changed something
     for p, q in zip(ours, ref):
-        torch.testing.assert_close(p.grad, q.grad)
+        torch.testing.assert_close(p, q.grad)

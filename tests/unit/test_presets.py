@@ -7,9 +7,18 @@ from tripod.algorithms.presets import FALLBACK_STOP, default_stop, get_preset, l
 def test_every_preset_applies_to_its_config():
     from tripod.algorithms.registry import get_config_class
 
-    for algo, env in list_presets():
-        config = get_config_class(algo)().environment(env).update_from_dict(get_preset(algo, env))
+    presets = list_presets()
+    assert {algo for algo, _ in presets} >= {"ppo", "dqn", "sac"}
+    for algo, env in presets:
+        preset = get_preset(algo, env)
+        defaults = get_config_class(algo)()
+        config = get_config_class(algo)().environment(env).update_from_dict(preset)
         config.validate()
+        assert config.env == env
+        applied = {key: getattr(config, key) for key in preset}
+        assert applied == preset, f"{algo} on {env}: the preset was not applied as written"
+        changed = [key for key in preset if getattr(defaults, key) != preset[key]]
+        assert changed, f"{algo} on {env}: the preset only repeats the defaults"
 
 
 def test_preset_is_a_copy():

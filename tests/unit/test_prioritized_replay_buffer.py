@@ -72,7 +72,9 @@ def test_update_priorities_changes_distribution_and_new_data_gets_max():
     freq = frequencies(buf, 4)
     assert freq[3] == pytest.approx(0.97, abs=0.01)
     buf.add(make_batch([4]))
-    assert buf._sum_tree[4] == pytest.approx(9.7)
+    assert buf.get_state()["priorities"][4] == pytest.approx(9.7)  # the largest priority seen so far
+    freq = frequencies(buf, 5)
+    assert freq[4] == pytest.approx(9.7 / (0.3 + 2 * 9.7), abs=0.015)  # and it is sampled that way
     with pytest.raises(ValueError, match=r"indices \[5\] are not stored transitions"):
         buf.update_priorities(np.array([5]), np.array([1.0]))
     with pytest.raises(ValueError, match="NaN or inf"):

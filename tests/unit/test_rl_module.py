@@ -756,3 +756,28 @@ def test_columns_match_rllib_names():
         "LOSS_MASK": "loss_mask",
     }
     assert {name: getattr(Columns, name) for name in expected} == expected
+
+
+def test_rl_module_file_alone_wraps_into_multi_classes_and_saves_through_module_io(tmp_path):
+    """rl_module.py imports neither multi_rl_module.py nor anything that imports it back, yet
+    importing it alone (in a fresh process) gives the full API: as_multi_rl_module(),
+    as_multi_rl_module_spec() and a MultiRLModule checkpoint loaded through RLModule."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import gymnasium as gym
+        from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
+
+        spec = RLModuleSpec(module_class=RLModule, observation_space=gym.spaces.Box(-1, 1, (2,)))
+        multi = spec.build().as_multi_rl_module()
+        assert type(multi).__name__ == "MultiRLModule" and list(multi) == ["default_policy"]
+        assert type(spec.as_multi_rl_module_spec()).__name__ == "MultiRLModuleSpec"
+        multi.save_to_path({str(tmp_path / "m")!r})
+        assert type(RLModule.from_checkpoint({str(tmp_path / "m")!r})).__name__ == "MultiRLModule"
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

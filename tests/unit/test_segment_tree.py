@@ -22,8 +22,13 @@ def test_sum_tree_prefix_search_matches_brute_force():
     assert tree[np.array([3, 5])].tolist() == [2.0, 0.0]
     assert tree.total() == pytest.approx(values.sum())
     rebuilt = SumTree(37)
-    rebuilt.set_leaves(values)
-    np.testing.assert_allclose(rebuilt._tree, tree._tree)
+    rebuilt.set_leaves(values)  # bulk rebuild == the same tree built by updates, inner sums included
+    np.testing.assert_array_equal(rebuilt.leaves, tree.leaves)
+    assert rebuilt.total() == pytest.approx(tree.total())
+    grid = np.linspace(0.0, values.sum(), 5001)[:-1]  # every prefix sum is found the same way
+    expected = np.searchsorted(np.cumsum(values), grid, side="right")
+    np.testing.assert_array_equal(rebuilt.find_prefixsum_idx(grid), expected)
+    np.testing.assert_array_equal(tree.find_prefixsum_idx(grid), expected)
 
 
 def test_min_tree_matches_brute_force():

@@ -62,8 +62,13 @@ def test_np_random_choice_for_a_batch_is_an_error():
 
 
 def test_single_observation_single_action_is_fine():
-    check({Columns.ACTIONS: np.int64(1)}, batch_size=1)
-    check({Columns.ACTIONS: torch.tensor([1])}, batch_size=1)
+    for out in ({Columns.ACTIONS: np.int64(1)}, {Columns.ACTIONS: torch.tensor([1])}):
+        assert check(out, batch_size=1) is None  # accepted: a scalar or a [1] action for one observation
+    # The same scalar for a batch of two is the np.argmax mistake, and is refused.
+    with pytest.raises(ModuleOutputError, match="single action"):
+        check({Columns.ACTIONS: np.int64(1)}, batch_size=2)
+    with pytest.raises(ModuleOutputError, match="outside the action space"):
+        check({Columns.ACTIONS: torch.tensor([2])}, batch_size=1)
 
 
 def test_actions_outside_the_space():

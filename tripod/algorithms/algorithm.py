@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import os
 import time
 from collections import deque
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from tripod.algorithms.algorithm_config import AlgorithmConfig
-from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
-from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule, RLModuleSpec
+from tripod.algorithms.multi_agent import (
+    AgentReturnWindows,
+    check_supported,
+    default_module_spec,
+    evaluation_results,
+    learner_module_spec,
+    make_env_runner,
+    modules_to_train,
+)
+from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule
+from tripod.env.env_runner_group import EnvRunnerGroup
 from tripod.io.checkpoint import (
     atomic_directory,
     class_path,
@@ -31,6 +41,7 @@ from tripod.io.seeding import (
     set_rng_state,
 )
 from tripod.learner.learner import Learner
+from tripod.learner.learner_group import LearnerGroup
 
 KIND_ALGORITHM = "algorithm"
 EVAL_SEED_OFFSET = 10_000
@@ -44,11 +55,24 @@ class Algorithm:
     :meth:`evaluate` for greedy episodes. Subclasses set ``config_class``,
     ``learner_class`` and ``default_module_class`` and may override
     :meth:`training_step`.
+
+    The algorithm is the driver: it talks to its env runners only through
+    :attr:`env_runner_group` (:class:`~tripod.env.env_runner_group.EnvRunnerGroup`)
+    and to its learners only through :attr:`learner_group`
+    (:class:`~tripod.learner.learner_group.LearnerGroup`); batches, weights and
+    state dicts are all that cross. Single- and multi-agent configs run the same code.
+
+    Attributes:
+        env_runner_group: The runners that sample (``sample()`` returns ``{module_id: batch}``).
+        learner_group: The learners that train (``update({module_id: batch})``).
+        module_spec: The learner's module spec (spaces filled in from the env).
     """
 
     config_class: type[AlgorithmConfig] = AlgorithmConfig
     learner_class: type[Learner] = Learner
     default_module_class: type[RLModule] | None = None
+    #: Whether the algorithm trains multi-agent configs (replay-based ones do not yet).
+    supports_multi_agent: bool = True
 
     def __init__(self, config: AlgorithmConfig) -> None:
         config.validate()
@@ -65,76 +89,31 @@ class Algorithm:
         self.time_total_s = 0.0
         self._returns: deque[float] = deque(maxlen=config.metrics_window)
         self._lens: deque[float] = deque(maxlen=config.metrics_window)
-        self._eval_runner = None
-        self.is_multi_agent = config.is_multi_agent
-        self._agent_windows = None
-        if self.is_multi_agent:
-            from tripod.algorithms import multi_agent
-
-            multi_agent.check_supported(self)
-            self._agent_windows = multi_agent.AgentReturnWindows(config.metrics_window)
+        self._agent_windows = AgentReturnWindows(config.metrics_window)
+        self._eval_group: EnvRunnerGroup | None = None
+        check_supported(type(self).__name__, self.supports_multi_agent, config)
         with self.global_rng:
-            self._build_runner_and_learner()
+            self._build_groups()
 
-    def _build_runner_and_learner(self) -> None:
-        """The env runner, module and learner, built in :attr:`global_rng` (module init draws from it)."""
+    def _build_groups(self) -> None:
+        """The env runner group, module spec and learner group, built in :attr:`global_rng`
+        (module init draws from it)."""
         config = self.config
-        self.env_runner = self._make_env_runner(seed=config.seed, global_rng=self.global_rng)
-        obs_space, act_space = self.env_runner.get_spaces()
-        self.module_spec = self._resolve_module_spec(obs_space, act_space)
-        module = self.module_spec.build()
-        multi = module if isinstance(module, MultiRLModule) else module.as_multi_rl_module()
-        extra = {"module_ids_to_train": config.policies_to_train} if self.is_multi_agent else {}
-        self.learner = self.learner_class(config=config, module=multi, global_rng=self.global_rng, **extra)
-        self._sync_weights()
-
-    # ----------------------------------------------------------------- set-up
-    def _resolve_module_spec(self, obs_space, act_space) -> RLModuleSpec | MultiRLModuleSpec:
-        if self.is_multi_agent:
-            from tripod.algorithms.multi_agent import resolve_spec
-
-            return resolve_spec(self)
-        spec = self._spec_with_defaults()
-        spec.observation_space = spec.observation_space or obs_space
-        spec.action_space = spec.action_space or act_space
-        spec.inference_only = False
-        return spec
-
-    def _spec_with_defaults(self) -> RLModuleSpec:
-        """A copy of the user's spec with the default module class and model_config filled in."""
-        user = self.config.rl_module_spec
-        spec = dataclasses.replace(user) if user is not None else RLModuleSpec()
-        if spec.module_class is None:
-            spec.module_class = self.default_module_class
-        if spec.model_config is None:
-            spec.model_config = self.default_model_config(spec.module_class)
-        return spec
-
-    def _make_env_runner(self, *, seed: int | None, worker_index: int = 0, module_spec=None, global_rng=None):
-        from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
-
-        if self.is_multi_agent:
-            from tripod.algorithms.multi_agent import make_env_runner
-
-            return make_env_runner(self, seed=seed, worker_index=worker_index, global_rng=global_rng)
-        c = self.config
-        if module_spec is None:
-            module_spec = self._spec_with_defaults()
-        fragment = c.rollout_fragment_length
-        if fragment == "auto":
-            fragment = max(1, c.train_batch_size_per_learner // c.num_envs_per_env_runner)
-        return SingleAgentEnvRunner(
-            c.env,
-            env_config=c.env_config,
-            module_spec=module_spec,
-            num_envs=c.num_envs_per_env_runner,
-            vectorize_mode=c.vectorize_mode,
-            rollout_fragment_length=fragment,
-            seed=seed,
-            worker_index=worker_index,
-            restart_failed_sub_environments=c.restart_failed_sub_environments,
-            global_rng=global_rng,
+        self._runner_spec = default_module_spec(config, self.default_module_class, self.default_model_config)
+        self.env_runner_group = EnvRunnerGroup(
+            functools.partial(
+                make_env_runner, config, self._runner_spec, seed=config.seed, global_rng=self.global_rng
+            )
         )
+        self.module_spec = learner_module_spec(self._runner_spec, *self.env_runner_group.get_spaces())
+        self.learner_group = LearnerGroup(
+            self.learner_class,
+            config=config,
+            module_spec=self.module_spec,
+            module_ids_to_train=modules_to_train(config),
+            global_rng=self.global_rng,
+        )
+        self._sync_weights()
 
     def default_model_config(self, module_class: type | None) -> dict[str, Any]:
         """The ``model_config`` a module gets when its spec has none: the config's ``model_config``.
@@ -143,25 +122,40 @@ class Algorithm:
         """
         return dict(self.config.model_config)
 
-    def _runner_weights(self) -> dict[str, Any]:
-        """The weights for env runners: the default module's, or ``{module_id: weights}`` multi-agent."""
-        weights = self.learner.get_weights()
-        return weights if self.is_multi_agent else weights[DEFAULT_MODULE_ID]
+    # ---------------------------------------------------------------- weights
+    def get_weights(self, module_ids: Collection[ModuleID] | None = None) -> dict[ModuleID, Any]:
+        """``{module_id: inference-only weights}`` of the trained modules (all by default)."""
+        return self.learner_group.get_weights(module_ids)
 
-    def _sync_weights(self) -> None:
-        self.env_runner.set_state({"rl_module": self._runner_weights()})
+    def set_weights(self, weights: Mapping[ModuleID, Any]) -> None:
+        """Load ``{module_id: weights}`` into the learners and send them on to the env runners."""
+        self.learner_group.set_weights(weights)
+        self._sync_weights()
+
+    def exploration_values(self) -> dict[str, Any]:
+        """Exploration settings the env runners' modules sample with, computed from the global step
+        (DQN: ``{"epsilon": ...}``); sent with the weights. None by default."""
+        return {}
+
+    def _sync_weights(self, *, weights: bool = True) -> None:
+        """Send the learners' weights (``weights=True``) and :meth:`exploration_values` to the env runners."""
+        state: dict[str, Any] = {"rl_module": self.learner_group.get_weights()} if weights else {}
+        exploration = self.exploration_values()
+        if exploration:
+            state["exploration"] = exploration
+        if state:
+            self.env_runner_group.sync_weights(state)
 
     # --------------------------------------------------------------- training
     def training_step(self) -> dict[str, Any]:
         """One iteration's work: sample ``train_batch_size_per_learner`` steps, update, sync."""
         t0 = time.perf_counter()
-        batch = self.env_runner.sample(num_timesteps=self.config.train_batch_size_per_learner)
+        batch = self.env_runner_group.sample(num_timesteps=self.config.train_batch_size_per_learner)
         t1 = time.perf_counter()
-        runner_metrics = self.env_runner.get_metrics()
+        runner_metrics = self.env_runner_group.get_metrics()
         self.num_env_steps_sampled_lifetime += runner_metrics["num_env_steps_sampled"]
-        learner_results = self.learner.update(
-            batch if self.is_multi_agent else {DEFAULT_MODULE_ID: batch},
-            num_env_steps_sampled_lifetime=self.num_env_steps_sampled_lifetime,
+        learner_results = self.learner_group.update(
+            batch, num_env_steps_sampled_lifetime=self.num_env_steps_sampled_lifetime
         )
         self._sync_weights()
         t2 = time.perf_counter()
@@ -193,7 +187,7 @@ class Algorithm:
             "env_runners": self._env_runner_results(runner),
             "learners": step["learners"],
             "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
-            "num_env_steps_trained_lifetime": self.learner.num_env_steps_trained,
+            "num_env_steps_trained_lifetime": self.learner_group.num_env_steps_trained,
             "num_episodes_lifetime": self.num_episodes_lifetime,
             "time_this_iter_s": elapsed,
             "time_total_s": self.time_total_s,
@@ -212,16 +206,14 @@ class Algorithm:
         self._returns.extend(float(r) for r in returns)
         self._lens.extend(float(n) for n in runner.get("episode_lens", []))
         self.num_episodes_lifetime += len(returns)
-        if self._agent_windows is not None:
-            self._agent_windows.record(runner)
+        self._agent_windows.record(runner)
 
     def _env_runner_results(self, runner: dict[str, Any]) -> dict[str, Any]:
         def stat(fn, values):
             return float(fn(values)) if len(values) else float("nan")
 
-        multi_agent = {} if self._agent_windows is None else self._agent_windows.results(runner)
         return {
-            **multi_agent,
+            **self._agent_windows.results(runner),
             "episode_return_mean": stat(np.mean, self._returns),
             "episode_return_min": stat(np.min, self._returns),
             "episode_return_max": stat(np.max, self._returns),
@@ -237,20 +229,18 @@ class Algorithm:
     def evaluate(self, num_episodes: int | None = None) -> dict[str, Any]:
         """Run greedy (``forward_inference``) episodes; returns ``{"env_runners": {...}}``."""
         n = num_episodes or self.config.evaluation_duration
-        if self._eval_runner is None:
+        if self._eval_group is None:
             seed = None if self.config.seed is None else self.config.seed + EVAL_SEED_OFFSET
-            self._eval_runner = self._make_env_runner(seed=seed, worker_index=1)
-        self._eval_runner.set_state({"rl_module": self._runner_weights()})
-        out = self._eval_runner.sample(num_episodes=n, explore=False)
+            make = functools.partial(
+                make_env_runner, self.config, self._runner_spec, seed=seed, index_offset=1
+            )
+            self._eval_group = EnvRunnerGroup(make)
+        self._eval_group.sync_weights({"rl_module": self.learner_group.get_weights()})
+        out = self._eval_group.sample(num_episodes=n, explore=False)
         returns, lens = np.asarray(out["episode_returns"]), np.asarray(out["episode_lens"])
-        multi_agent = {}
-        if self.is_multi_agent:
-            from tripod.algorithms.multi_agent import evaluation_results
-
-            multi_agent = evaluation_results(out)
         return {
             "env_runners": {
-                **multi_agent,
+                **evaluation_results(out),
                 "episode_return_mean": float(returns.mean()),
                 "episode_return_min": float(returns.min()),
                 "episode_return_max": float(returns.max()),
@@ -263,13 +253,14 @@ class Algorithm:
     # ------------------------------------------------------------- accessors
     def get_module(self, module_id: ModuleID = DEFAULT_MODULE_ID) -> RLModule:
         """The learner's (trained) module."""
-        return self.learner.module[module_id]
+        return self.learner_group.get_module(module_id)
 
     def stop(self) -> None:
         """Close environments."""
-        self.env_runner.stop()
-        if self._eval_runner is not None:
-            self._eval_runner.stop()
+        self.env_runner_group.stop()
+        if self._eval_group is not None:
+            self._eval_group.stop()
+        self.learner_group.shutdown()
 
     # ------------------------------------------------------------ checkpoints
     def get_state(self) -> dict[str, Any]:
@@ -281,7 +272,7 @@ class Algorithm:
             "time_total_s": self.time_total_s,
             "returns_window": list(self._returns),
             "lens_window": list(self._lens),
-            **({} if self._agent_windows is None else {"agent_windows": self._agent_windows.get_state()}),
+            "agent_windows": self._agent_windows.get_state(),
         }
 
     def save_to_path(self, path: str, *, overwrite: bool = True) -> str:
@@ -298,8 +289,8 @@ class Algorithm:
 
         path = os.fspath(path)
         with atomic_directory(path, kinds=(KIND_ALGORITHM,), overwrite=overwrite) as tmp:
-            save_module(self.learner.module, os.path.join(tmp, "module"))
-            learner_state = self.learner.get_state()
+            save_module(self.learner_group.get_module(), os.path.join(tmp, "module"))
+            learner_state = self.learner_group.get_state()
             learner_state.pop("rl_module")
             save_state(tmp, "learner_state", learner_state)
             save_state(tmp, "rng_state", self.get_rng_state())
@@ -339,7 +330,7 @@ class Algorithm:
         learner_state["rl_module"] = load_module_state(os.path.join(path, "module"), _checked=True)
         rng_state = load_state(path, "rng_state")
         with damaged(path, "learner_state (learner_state.json/.safetensors, module/)"):
-            self.learner.set_state(learner_state)
+            self.learner_group.set_state(learner_state)
         self.iteration = state["iteration"]
         self.num_env_steps_sampled_lifetime = state["num_env_steps_sampled_lifetime"]
         self.num_episodes_lifetime = state["num_episodes_lifetime"]
@@ -348,9 +339,8 @@ class Algorithm:
         self._returns.extend(state["returns_window"])
         self._lens.clear()
         self._lens.extend(state["lens_window"])
-        if self._agent_windows is not None:
-            with damaged(path, "the metadata.json 'state' entry 'agent_windows'"):
-                self._agent_windows.set_state(state.get("agent_windows", {}))
+        with damaged(path, "the metadata.json 'state' entry 'agent_windows'"):
+            self._agent_windows.set_state(state.get("agent_windows", {}))
         with damaged(path, "rng_state (rng_state.json/.safetensors)"):
             self.set_rng_state(rng_state)
         with damaged(path, "the algorithm's extra state"):
@@ -366,8 +356,8 @@ class Algorithm:
             **get_rng_state(),
             "owned": {
                 "algorithm": self.global_rng.get_state(),
-                "env_runner": self.env_runner.get_rng_state(),
-                "learner": self.learner.get_rng_state(),
+                "env_runner": self.env_runner_group.get_rng_state(),
+                "learner": self.learner_group.get_rng_state(),
             },
         }
 
@@ -384,8 +374,8 @@ class Algorithm:
             if missing:
                 raise ValueError(f"the 'owned' RNG states lack {', '.join(map(repr, missing))}.")
             self.global_rng.set_state(owned["algorithm"])
-            self.env_runner.set_rng_state(owned["env_runner"])
-            self.learner.set_rng_state(owned["learner"])
+            self.env_runner_group.set_rng_state(owned["env_runner"])
+            self.learner_group.set_rng_state(owned["learner"])
         set_rng_state(state)
 
     def save_extra_state(self, directory: str) -> None:

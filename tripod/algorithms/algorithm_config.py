@@ -15,6 +15,14 @@ mean 'lr'?"), as is assigning an unknown attribute (``config.lr_rate = 1e-3``).
 Every value is checked when it is set (NaN and inf are never valid); checks that
 involve several fields, or the machine (``device="cuda"``), run in
 :meth:`validate` (called by ``build_algo``).
+
+Each setting is declared once, as a field made by
+:func:`~tripod.algorithms.config_checks.setting` (default, check, one-line doc, the
+fluent method that sets it). Validation, the fluent methods' keyword handling and
+the settings tables of ``docs/training.md`` come from these declarations. The fluent
+methods still list their keywords (for IDE completion and ``help()``); a test checks
+that they and the declarations agree. Adding a hyperparameter is one ``setting(...)``
+line plus its keyword in the fluent method's signature.
 """
 
 from __future__ import annotations
@@ -23,20 +31,50 @@ import copy
 import dataclasses
 import functools
 import inspect
-import math
-import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from tripod.algorithms.config_checks import (
+    BOOL,
     SEED_MAX,
+    Check,
+    ConfigError,
+    UnknownSettingError,
     check_device,
     check_device_available,
+    fluent_keywords,
+    integer,
+    is_int,
+    keyword_hint,
     non_finite,
+    number,
+    one_of,
+    optional,
+    plain_model_config,
+    policies_to_train_ok,
+    schedule,
+    setting,
+    settings_of,
+    sorted_if_set,
     suggest,
+)
+from tripod.algorithms.multi_agent_spec import (
+    is_multi_agent,
+    normalize_policies,
+    policies_ok,
+    validate_multi_agent,
 )
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
+from tripod.learner.schedules import schedule_value
+
+__all__ = [
+    "AlgorithmConfig",
+    "ConfigError",
+    "NotProvided",
+    "UnknownSettingError",
+    "schedule_value",  # now in tripod.learner.schedules; importable from here as before
+]
 
 
 class _NotProvided:
@@ -51,23 +89,9 @@ NotProvided: Any = _NotProvided()
 LR = float | list  # a constant, or a schedule [[env_step, value], ...] interpolated linearly
 
 
-def policies_ok(value: Any) -> bool:
-    """Whether ``value`` is a valid ``policies`` setting (see :meth:`AlgorithmConfig.multi_agent`)."""
-    from tripod.algorithms.multi_agent import policies_ok as check
-
-    return check(value)
-
-
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the field and the fix."""
-
-
-class UnknownSettingError(ConfigError, AttributeError, TypeError):
-    """A config name that does not exist (a typo): raised by assignment and fluent methods.
-
-    It is also an ``AttributeError`` (what assigning a missing attribute raises) and a
-    ``TypeError`` (what an unexpected keyword argument raises).
-    """
+def _normalize_policies(value: Any) -> Any:
+    """A valid ``policies`` as ``{module_id: spec or None}``; anything else as it is (the check reports it)."""
+    return normalize_policies(value) if value is not None and policies_ok(value) else value
 
 
 #: The fluent methods that set fields, in the order they are listed in messages.
@@ -76,103 +100,207 @@ FLUENT_METHODS = (
     "evaluation", "reporting", "debugging", "resources",
 )  # fmt: skip
 
-
-@functools.cache
-def _field_names(cls: type) -> frozenset[str]:
-    """The dataclass fields of ``cls`` (not its ClassVars)."""
-    return frozenset(f.name for f in dataclasses.fields(cls))
-
-
-def _is_number(x: Any) -> bool:
-    """A real, finite number (not a bool)."""
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def check_schedule(name: str, value: Any, *, minimum: float = 0.0) -> None:
-    """A constant >= minimum, or ``[[step, value], ...]`` with increasing steps."""
-    if non_finite(value):
-        raise ConfigError(f"{name} must be a finite number or a schedule of finite numbers, got {value!r}.")
-    if _is_number(value):
-        if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {value}.")
-        return
-    ok = isinstance(value, list | tuple) and len(value) > 0
-    ok = ok and all(isinstance(p, list | tuple) and len(p) == 2 and all(map(_is_number, p)) for p in value)
-    if not ok:
-        raise ConfigError(
-            f"{name} must be a number or a schedule [[env_step, value], ...], got {value!r}. "
-            f"Example: {name}=[[0, 3e-4], [100_000, 1e-5]]."
-        )
-    steps = [p[0] for p in value]
-    if steps != sorted(steps) or any(p[1] < minimum for p in value):
-        raise ConfigError(
-            f"{name} schedule {value!r} must have increasing env steps and values >= {minimum}."
-        )
-
-
-def schedule_value(value: float | list, step: int) -> float:
-    """The value of a constant or piecewise-linear schedule at ``step``."""
-    if _is_number(value):
-        return float(value)
-    points = [(float(s), float(v)) for s, v in value]
-    if step <= points[0][0]:
-        return points[0][1]
-    for (s0, v0), (s1, v1) in zip(points, points[1:]):
-        if step <= s1:
-            return v0 + (v1 - v0) * (step - s0) / max(s1 - s0, 1e-12)
-    return points[-1][1]
+_ENV_DOC = (
+    "required: a gymnasium id, a `register_env` name, an env class or a creator "
+    "`fn(env_config) -> gymnasium.Env` ([Environments](#environments))"
+)
+_RESTART_DOC = (
+    "when a sub-env raises, recreate it and keep sampling (counted in `env_runners/num_env_restarts`) instead "
+    'of stopping with an `EnvError`: only the failed sub-env with `vectorize_mode="sync"`, the whole vector '
+    "env otherwise ([Environments](#environments)); NaN/inf observations always stop training"
+)
+_VECTORIZE_DOC = (
+    '`"sync"`: sub-envs stepped one after another in this process; `"async"`: one subprocess per sub-env '
+    '(for slow envs); `"vector"`: the env\'s own vectorised implementation if its gymnasium id has one '
+    '(CartPole, Acrobot, Pendulum, ...), else `"sync"`; `"auto"`: `"vector"` from 8 sub-envs on, else '
+    '`"sync"`'
+)
 
 
 @dataclasses.dataclass
 class AlgorithmConfig:
-    """Settings shared by all algorithms. Subclasses add their own fields.
+    """Settings shared by all algorithms; subclasses declare their own with ``setting(...)``.
 
-    Environment: ``env`` (a registered gymnasium id, an env class or a creator
-    ``fn(env_config) -> gym.Env``), ``env_config``.
-    Env runners: ``num_env_runners`` (0: sample in the main process; >0 needs Ray),
-    ``num_envs_per_env_runner``, ``rollout_fragment_length`` ("auto": batch size /
-    envs), ``vectorize_mode``, ``restart_failed_sub_environments``.
-    Training: ``gamma``, ``lr`` (number or schedule), ``grad_clip``, ``grad_clip_by``,
-    ``train_batch_size_per_learner``, ``minibatch_size``, ``num_epochs``.
-    Module: ``rl_module_spec`` (``module_class`` None: the algorithm's default
-    module), ``model_config`` for the default networks.
-    Multi-agent (see :meth:`multi_agent`): ``policies``, ``policy_mapping_fn``,
-    ``policies_to_train``.
-    Evaluation: ``evaluation_interval`` (iterations; None: off), ``evaluation_duration``
-    (episodes). Debugging: ``seed``. Resources: ``num_torch_threads``, ``device``.
+    Each field's declaration (below) gives its default, its check, the fluent method
+    that sets it and a one-line doc; ``docs/training.md`` lists them all. ``None`` for
+    ``module_class`` in ``rl_module_spec`` means the algorithm's default module.
     """
 
     algo_class: ClassVar[type | None] = None
+    #: Keywords of fluent methods that set several settings at once (not a setting of their own).
+    compound_keywords: ClassVar[dict[str, str]] = {}
 
-    env: str | type | Callable | None = None
-    env_config: dict = dataclasses.field(default_factory=dict)
-    num_env_runners: int = 0
-    num_envs_per_env_runner: int = 1
-    rollout_fragment_length: int | str = "auto"
-    vectorize_mode: str = "auto"
-    restart_failed_sub_environments: bool = False
-    gamma: float = 0.99
-    lr: LR = 3e-4
-    grad_clip: float | None = None
-    grad_clip_by: str = "global_norm"
-    train_batch_size_per_learner: int = 4000
-    minibatch_size: int | None = 128
-    num_epochs: int = 1
-    rl_module_spec: RLModuleSpec | MultiRLModuleSpec | None = None
-    model_config: dict = dataclasses.field(default_factory=dict)
-    policies: dict | None = None
-    policy_mapping_fn: Callable | None = None
-    policies_to_train: list | None = None
-    evaluation_interval: int | None = None
-    evaluation_duration: int = 10
-    seed: int | None = None
-    num_torch_threads: int | None = 1
-    device: str = "cpu"
-    metrics_window: int = 100
+    # ------------------------------------------------------------ .environment()
+    env: str | type | Callable | None = setting(
+        None,
+        check=Check(
+            lambda v: v is None or isinstance(v, str) or callable(v),
+            "a gymnasium id such as 'CartPole-v1', an env class or a creator function fn(env_config) -> env",
+        ),
+        doc=_ENV_DOC,
+        method="environment",
+    )
+    env_config: dict = setting(
+        {},
+        check=Check(lambda v: isinstance(v, dict), "a dict"),
+        doc="passed to the env: `gym.make(id, **env_config)` for ids, `cls(env_config)` or "
+        "`cls(**env_config)` for classes, `fn(env_config)` for creators",
+        method="environment",
+    )
+    # ------------------------------------------------------------ .env_runners()
+    num_env_runners: int = setting(
+        0,
+        check=integer(0),
+        doc="remote env runners (RLlib runs them on Ray). Not available yet: `build_algo()` refuses values "
+        "> 0, and sampling happens in the training process (raise `num_envs_per_env_runner` instead)",
+        method="env_runners",
+    )
+    num_envs_per_env_runner: int = setting(
+        1,
+        check=integer(1),
+        doc="sub-environments stepped together; one forward call serves all of them",
+        method="env_runners",
+    )
+    rollout_fragment_length: int | str = setting(
+        "auto",
+        check=Check(lambda v: v == "auto" or (is_int(v) and v >= 1), "'auto' or an int >= 1"),
+        doc="PPO and PG: no effect (each iteration samples `train_batch_size_per_learner` env steps); DQN "
+        'and SAC: vector steps sampled between updates (`"auto"`: 1)',
+        method="env_runners",
+    )
+    vectorize_mode: str = setting(
+        "auto", check=one_of("auto", "sync", "async", "vector"), doc=_VECTORIZE_DOC, method="env_runners"
+    )
+    restart_failed_sub_environments: bool = setting(False, check=BOOL, doc=_RESTART_DOC, method="env_runners")
+    # ------------------------------------------------------------ .training()
+    gamma: float = setting(0.99, check=number(0, 1), doc="discount factor", method="training")
+    lr: LR = setting(
+        3e-4,
+        check=schedule(0.0),
+        doc="Adam learning rate: a number, or a schedule `[[env_step, value], ...]` interpolated linearly "
+        "in env steps sampled ([Learning-rate schedules](#learning-rate-schedules))",
+        method="training",
+    )
+    grad_clip: float | None = setting(
+        None,
+        check=optional(number(0, low_open=True)),
+        doc="clip gradients at this value; `None` turns clipping off",
+        method="training",
+    )
+    grad_clip_by: str = setting(
+        "global_norm",
+        check=one_of("global_norm", "norm", "value"),
+        doc='`"global_norm"` (all of a module\'s gradients together; the norm is reported as '
+        '`gradients_global_norm`), `"norm"` (each tensor) or `"value"` (each element)',
+        method="training",
+    )
+    train_batch_size_per_learner: int = setting(
+        4000,
+        check=integer(1),
+        doc="PPO, PG: env steps sampled per iteration; DQN, SAC: transitions per gradient update",
+        method="training",
+    )
+    minibatch_size: int | None = setting(
+        128,
+        check=optional(integer(1)),
+        doc="rows per gradient step; `None` is the whole batch",
+        method="training",
+    )
+    num_epochs: int = setting(1, check=integer(1), doc="passes over each sampled batch", method="training")
+    # ------------------------------------------------------------ .rl_module()
+    rl_module_spec: RLModuleSpec | MultiRLModuleSpec | None = setting(
+        None,
+        check=Check(
+            lambda v: v is None or isinstance(v, RLModuleSpec | MultiRLModuleSpec),
+            "an RLModuleSpec or MultiRLModuleSpec",
+        ),
+        doc="an `RLModuleSpec` for your own module; its spaces may be left `None` (taken from the env); "
+        "`None` or a spec without `module_class` uses the algorithm's default module",
+        method="rl_module",
+    )
+    model_config: dict = setting(
+        {},
+        check=Check(lambda v: isinstance(v, dict), "a dict or a DefaultModelConfig"),
+        doc="the `model_config` of a module whose spec has none, in particular the default module "
+        "([keys](#default-modules-and-model_config)); a dict or RLlib's `DefaultModelConfig`",
+        method="rl_module",
+        convert=plain_model_config,
+    )
+    # ------------------------------------------------------------ .multi_agent()
+    policies: dict | None = setting(
+        None,
+        check=Check(
+            policies_ok, "None, a set/list of module ids or a dict {module_id: RLModuleSpec or None}"
+        ),
+        doc="the module ids: a set/list, or `{module_id: RLModuleSpec or None}` "
+        "([Multi-agent](multi-agent.md))",
+        method="multi_agent",
+        convert=_normalize_policies,
+    )
+    policy_mapping_fn: Callable | None = setting(
+        None,
+        check=Check(
+            lambda v: v is None or callable(v),
+            "None or a function (agent_id, episode, **kwargs) -> module_id",
+        ),
+        doc="`fn(agent_id, episode, **kwargs) -> module_id`, asked once per agent and episode",
+        method="multi_agent",
+    )
+    policies_to_train: list | Callable | None = setting(
+        None,
+        check=Check(
+            policies_to_train_ok, "None, a list of module ids or a function (module_id, batch=None) -> bool"
+        ),
+        doc="the modules to train (`None`: all), or `fn(module_id, batch=None) -> bool`, asked once per "
+        "module when the algorithm is built (with `batch=None`)",
+        method="multi_agent",
+        convert=sorted_if_set,
+    )
+    # ------------------------------------------------------------ .evaluation()
+    evaluation_interval: int | None = setting(
+        None,
+        check=optional(integer(1)),
+        doc='run greedy evaluation every N iterations, in `result["evaluation"]`; `None`: only when you '
+        "call `algo.evaluate()`",
+        method="evaluation",
+    )
+    evaluation_duration: int = setting(
+        10, check=integer(1, unit="episodes"), doc="episodes per evaluation", method="evaluation"
+    )
+    # ------------------------------------------------------------ .debugging(), .resources(), .reporting()
+    seed: int | None = setting(
+        None,
+        check=Check(
+            lambda v: v is None or (is_int(v) and 0 <= v <= SEED_MAX), "None or an int in [0, 2**63 - 1]"
+        ),
+        doc="seeds Python, NumPy, torch and the environments ([Determinism](#determinism))",
+        method="debugging",
+    )
+    num_torch_threads: int | None = setting(
+        1,
+        check=optional(integer(1)),
+        doc="`torch.set_num_threads` at build time (one thread is fastest for small networks); `None` "
+        "leaves torch's default",
+        method="resources",
+    )
+    device: str = setting(
+        "cpu",
+        check=Check(
+            lambda v: check_device(v) is None,
+            "'cpu', 'cuda', 'cuda:<index>' or 'mps'",
+            explain=lambda name, v: check_device(v),
+        ),
+        doc='the learner\'s device (`"cpu"`, `"cuda"`, `"cuda:1"`, `"mps"`); env runners always run '
+        "on the CPU",
+        method="resources",
+    )
+    metrics_window: int = setting(
+        100,
+        check=integer(1),
+        doc="how many recent episodes `env_runners/episode_return_mean` and friends average over",
+        method="reporting",
+        keyword="metrics_num_episodes_for_smoothing",
+    )
 
     # ---------------------------------------------------------------- names
     def __setattr__(self, name: str, value: Any) -> None:
@@ -188,7 +316,11 @@ class AlgorithmConfig:
                     f"{type(self).__name__} has no setting '{name}'.{self._hint(name)} Assigning it would "
                     "change nothing."
                 )
-        object.__setattr__(self, name, value)
+        object.__setattr__(self, name, self._convert(name, value))
+
+    def _convert(self, name: str, value: Any) -> Any:
+        decl = settings_of(type(self)).get(name)
+        return decl.convert(value) if decl is not None and decl.convert is not None else value
 
     def _hint(self, name: str) -> str:
         """`` Did you mean 'x'?`` for a misspelt field name, else the list of fields."""
@@ -213,44 +345,38 @@ class AlgorithmConfig:
 
     def _reject_unknown(self, method: str, unknown: dict[str, Any]) -> None:
         """Raise :class:`UnknownSettingError` for keywords ``method`` does not take, suggesting the right one."""
-        if not unknown:
-            return
-        name = next(iter(unknown))
-        where = f"{type(self).__name__}.{method}()"
-        own = self._fluent_params(method)
-        others = {n: m for m in FLUENT_METHODS if m != method for n in self._fluent_params(m)}
-        if name in others:
-            hint = f" '{name}' is set with .{others[name]}({name}=...), not .{method}()."
-        elif name in _field_names(type(self)):  # a field set under another keyword (RLlib's names)
-            close = suggest(name, own)
-            takes = f"Did you mean '{close}'?" if close else f".{method}() takes: {', '.join(own)}."
-            hint = (
-                f" {takes} ('{name}' itself is a setting without a keyword of its own: assign it with "
-                f"config.{name} = ... or use update_from_dict().)"
-            )
-        elif (close := suggest(name, own)) is not None:
-            hint = f" Did you mean '{close}'?"
-        elif (close := suggest(name, others)) is not None:
-            hint = f" Did you mean .{others[close]}({close}=...)?"
-        else:
-            hint = f" .{method}() takes: {', '.join(own)}."
-        raise UnknownSettingError(f"{where} has no setting '{name}'.{hint}")
+        if unknown:
+            name = next(iter(unknown))
+            others = {n: m for m in FLUENT_METHODS if m != method for n in self._fluent_params(m)}
+            hint = keyword_hint(name, method, self._fluent_params(method), others, _field_names(type(self)))
+            raise UnknownSettingError(f"{type(self).__name__}.{method}() has no setting '{name}'.{hint}")
 
     # ---------------------------------------------------------------- fluent API
-    def _set(self, **values: Any) -> AlgorithmConfig:
-        for name, value in values.items():
-            if value is NotProvided:
-                continue
-            setattr(self, name, value)
-            self._check_field(name)
+    def _fluent(self, method: str, args: dict[str, Any]) -> AlgorithmConfig:
+        """Apply a fluent call: ``args`` is the method's ``locals()``.
+
+        Keywords the declarations map to a setting of ``method`` are checked and set (those
+        left ``NotProvided`` are skipped); ``args["unknown"]`` (the ``**unknown`` catch-all)
+        is rejected with a suggestion.
+        """
+        self._reject_unknown(method, args.get("unknown") or {})
+        keywords = fluent_keywords(type(self), method)
+        for keyword, value in args.items():
+            if keyword in keywords and value is not NotProvided:
+                self._assign(keywords[keyword], value)
         return self
+
+    def _assign(self, name: str, value: Any) -> None:
+        """Convert, check and set one setting (the config keeps its old value when the check fails)."""
+        value = self._convert(name, value)
+        self._check_value(name, value)
+        object.__setattr__(self, name, value)
 
     def environment(
         self, env: Any = NotProvided, *, env_config: Any = NotProvided, **unknown: Any
     ) -> AlgorithmConfig:
         """Set the environment: a gymnasium id, an env class or a creator function."""
-        self._reject_unknown("environment", unknown)
-        return self._set(env=env, env_config=env_config)
+        return self._fluent("environment", locals())
 
     def env_runners(
         self,
@@ -263,14 +389,7 @@ class AlgorithmConfig:
         **unknown: Any,
     ) -> AlgorithmConfig:
         """Set how environments are sampled."""
-        self._reject_unknown("env_runners", unknown)
-        return self._set(
-            num_env_runners=num_env_runners,
-            num_envs_per_env_runner=num_envs_per_env_runner,
-            rollout_fragment_length=rollout_fragment_length,
-            vectorize_mode=vectorize_mode,
-            restart_failed_sub_environments=restart_failed_sub_environments,
-        )
+        return self._fluent("env_runners", locals())
 
     def training(
         self,
@@ -285,16 +404,7 @@ class AlgorithmConfig:
         **unknown: Any,
     ) -> AlgorithmConfig:
         """Set the optimisation settings shared by all algorithms."""
-        self._reject_unknown("training", unknown)
-        return self._set(
-            gamma=gamma,
-            lr=lr,
-            grad_clip=grad_clip,
-            grad_clip_by=grad_clip_by,
-            train_batch_size_per_learner=train_batch_size_per_learner,
-            minibatch_size=minibatch_size,
-            num_epochs=num_epochs,
-        )
+        return self._fluent("training", locals())
 
     def multi_agent(
         self,
@@ -314,33 +424,37 @@ class AlgorithmConfig:
                 agent and episode. Default: the only module; with several, the module named
                 ``str(agent_id)``.
             policies_to_train: The module ids to train (default: all); the others act but
-                keep their weights (e.g. a fixed heuristic or a frozen opponent).
+                keep their weights (e.g. a fixed heuristic or a frozen opponent). Or, as in
+                RLlib, ``fn(module_id, batch=None) -> bool``: tripod asks it once per module
+                when the algorithm is built, with ``batch=None`` (see :meth:`modules_to_train`).
         """
-        from tripod.algorithms.multi_agent import normalize_policies
+        return self._fluent("multi_agent", locals())
 
-        self._reject_unknown("multi_agent", unknown)
-        if policies is not NotProvided and policies_ok(policies):
-            policies = normalize_policies(policies)
-        if policies_to_train is not NotProvided and isinstance(policies_to_train, set | frozenset | tuple):
-            policies_to_train = sorted(policies_to_train)
-        return self._set(
-            policies=policies, policy_mapping_fn=policy_mapping_fn, policies_to_train=policies_to_train
-        )
+    def modules_to_train(self, module_ids: Iterable[str]) -> list[str]:
+        """The ids among ``module_ids`` the learner trains, from ``policies_to_train``.
+
+        None: all of them; a list: that list (validated against the modules by
+        :meth:`validate`); a function: the ids for which ``fn(module_id, None)`` is true.
+        """
+        chosen = self.policies_to_train
+        if chosen is None:
+            return list(module_ids)
+        if callable(chosen):
+            return [mid for mid in module_ids if chosen(mid, None)]
+        return list(chosen)
 
     @property
     def is_multi_agent(self) -> bool:
         """Whether the algorithm runs multi-agent: ``.multi_agent()`` was called, the module spec
         is a MultiRLModuleSpec, or the env is a MultiAgentEnv class or ``"pettingzoo:..."``."""
-        from tripod.algorithms.multi_agent import is_multi_agent
-
         return is_multi_agent(self)
 
     def rl_module(
         self, *, rl_module_spec: Any = NotProvided, model_config: Any = NotProvided, **unknown: Any
     ) -> AlgorithmConfig:
-        """Set the module spec (spaces may be omitted: they come from the env) and model_config."""
-        self._reject_unknown("rl_module", unknown)
-        return self._set(rl_module_spec=rl_module_spec, model_config=model_config)
+        """Set the module spec (spaces may be omitted: they come from the env) and model_config
+        (a dict or RLlib's ``DefaultModelConfig``, kept as the dict of the keys it sets)."""
+        return self._fluent("rl_module", locals())
 
     def evaluation(
         self,
@@ -350,27 +464,23 @@ class AlgorithmConfig:
         **unknown: Any,
     ) -> AlgorithmConfig:
         """Evaluate greedily every ``evaluation_interval`` iterations for ``evaluation_duration`` episodes."""
-        self._reject_unknown("evaluation", unknown)
-        return self._set(evaluation_interval=evaluation_interval, evaluation_duration=evaluation_duration)
+        return self._fluent("evaluation", locals())
 
     def debugging(self, *, seed: Any = NotProvided, **unknown: Any) -> AlgorithmConfig:
         """Set the random seed (runs with the same seed give the same results)."""
-        self._reject_unknown("debugging", unknown)
-        return self._set(seed=seed)
+        return self._fluent("debugging", locals())
 
     def resources(
         self, *, num_torch_threads: Any = NotProvided, device: Any = NotProvided, **unknown: Any
     ) -> AlgorithmConfig:
         """Set torch threads (None: torch's default) and the learner device ("cpu", "cuda", "cuda:1")."""
-        self._reject_unknown("resources", unknown)
-        return self._set(num_torch_threads=num_torch_threads, device=device)
+        return self._fluent("resources", locals())
 
     def reporting(
         self, *, metrics_num_episodes_for_smoothing: Any = NotProvided, **unknown: Any
     ) -> AlgorithmConfig:
         """Set how many recent episodes the return and length means average over."""
-        self._reject_unknown("reporting", unknown)
-        return self._set(metrics_window=metrics_num_episodes_for_smoothing)
+        return self._fluent("reporting", locals())
 
     def framework(self, framework: str = "torch", **_: Any) -> AlgorithmConfig:
         """Accepted for RLlib compatibility; tripod runs on torch only."""
@@ -383,74 +493,18 @@ class AlgorithmConfig:
         return self
 
     # ------------------------------------------------------------------ checks
-    _CHECKS: ClassVar[dict[str, tuple[Callable[[Any], bool], str]]] = {
-        "env": (
-            lambda v: v is None or isinstance(v, str) or callable(v),
-            "a gymnasium id such as 'CartPole-v1', an env class or a creator function fn(env_config) -> env",
-        ),
-        "env_config": (lambda v: isinstance(v, dict), "a dict"),
-        "num_env_runners": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
-        "num_envs_per_env_runner": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-        "rollout_fragment_length": (
-            lambda v: v == "auto" or (_is_int(v) and v >= 1),
-            "'auto' or an int >= 1",
-        ),
-        "vectorize_mode": (
-            lambda v: v in ("auto", "sync", "async", "vector"),
-            "'auto', 'sync', 'async' or 'vector'",
-        ),
-        "restart_failed_sub_environments": (lambda v: isinstance(v, bool), "True or False"),
-        "gamma": (lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]"),
-        "grad_clip": (lambda v: v is None or (_is_number(v) and v > 0), "None or a number > 0"),
-        "grad_clip_by": (lambda v: v in ("global_norm", "norm", "value"), "'global_norm', 'norm' or 'value'"),
-        "train_batch_size_per_learner": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-        "minibatch_size": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
-        "num_epochs": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-        "rl_module_spec": (
-            lambda v: v is None or isinstance(v, RLModuleSpec | MultiRLModuleSpec),
-            "an RLModuleSpec or MultiRLModuleSpec",
-        ),
-        "model_config": (lambda v: isinstance(v, dict), "a dict"),
-        "policies": (
-            policies_ok,
-            "None, a set/list of module ids or a dict {module_id: RLModuleSpec or None}",
-        ),
-        "policy_mapping_fn": (
-            lambda v: v is None or callable(v),
-            "None or a function (agent_id, episode, **kwargs) -> module_id",
-        ),
-        "policies_to_train": (
-            lambda v: v is None or (isinstance(v, list | tuple) and all(isinstance(m, str) for m in v)),
-            "None or a list of module ids",
-        ),
-        "evaluation_interval": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
-        "evaluation_duration": (lambda v: _is_int(v) and v >= 1, "an int >= 1 (episodes)"),
-        "seed": (
-            lambda v: v is None or (_is_int(v) and 0 <= v <= SEED_MAX),
-            "None or an int in [0, 2**63 - 1]",
-        ),
-        "num_torch_threads": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
-        "metrics_window": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-    }
-
-    def _all_checks(self) -> dict[str, tuple[Callable[[Any], bool], str]]:
-        checks: dict = {}
-        for klass in reversed(type(self).__mro__):
-            checks.update(klass.__dict__.get("_CHECKS", {}))
-        return checks
+    def _check_value(self, name: str, value: Any) -> None:
+        """Raise ConfigError when ``value`` breaks setting ``name``'s declared check (or is NaN/inf)."""
+        owner = type(self).__name__
+        if non_finite(value):
+            raise ConfigError(f"{owner}: {name} must be a finite number, got {value!r}.")
+        decl = settings_of(type(self)).get(name)
+        problem = None if decl is None or decl.check is None else decl.check.problem(name, value)
+        if problem is not None:
+            raise ConfigError(f"{owner}: {problem}")
 
     def _check_field(self, name: str) -> None:
-        value = getattr(self, name)
-        if non_finite(value):
-            raise ConfigError(f"{type(self).__name__}: {name} must be a finite number, got {value!r}.")
-        if name == "device" and (problem := check_device(value)) is not None:
-            raise ConfigError(f"{type(self).__name__}: {problem}")
-        if name == "lr":
-            check_schedule(f"{type(self).__name__}: lr", value)
-            return
-        check = self._all_checks().get(name)
-        if check is not None and not check[0](value):
-            raise ConfigError(f"{type(self).__name__}: {name} must be {check[1]}, got {value!r}.")
+        self._check_value(name, getattr(self, name))
 
     def validate(self) -> None:
         """Check every field and the rules between fields; raise ConfigError naming the fix."""
@@ -462,9 +516,7 @@ class AlgorithmConfig:
                 "(a gymnasium id, an env class or a creator function)."
             )
         if self.is_multi_agent:
-            from tripod.algorithms.multi_agent import validate_multi_agent
-
-            validate_multi_agent(self)
+            validate_multi_agent(self, ConfigError)
         if self.num_env_runners > 0:
             raise ConfigError(
                 f"{type(self).__name__}: num_env_runners={self.num_env_runners} asks for remote env runners "
@@ -474,17 +526,7 @@ class AlgorithmConfig:
         problem = check_device_available(self.device)
         if problem is not None:
             raise ConfigError(f"{type(self).__name__}: {problem}")
-        spec = self.rl_module_spec
-        if spec is None or (isinstance(spec, RLModuleSpec) and spec.module_class is None):
-            from tripod.core.networks import resolve_model_config
-
-            model_config = (
-                spec.model_config if spec is not None and spec.model_config is not None else self.model_config
-            )
-            try:  # the default module's keys: typos fail here, not minutes into training
-                resolve_model_config(model_config)
-            except ValueError as exc:
-                raise ConfigError(f"{type(self).__name__}: {exc}") from None
+        self._validate_model_config()
         if self.minibatch_size is not None and self.minibatch_size > self.train_batch_size_per_learner:
             raise ConfigError(
                 f"{type(self).__name__}: minibatch_size ({self.minibatch_size}) is larger than "
@@ -492,14 +534,27 @@ class AlgorithmConfig:
                 "or raise train_batch_size_per_learner."
             )
 
+    def _validate_model_config(self) -> None:
+        """The default module's model_config keys: typos fail here, not minutes into training."""
+        spec = self.rl_module_spec
+        if spec is None or (isinstance(spec, RLModuleSpec) and spec.module_class is None):
+            from tripod.core.networks import resolve_model_config
+
+            model_config = (
+                spec.model_config if spec is not None and spec.model_config is not None else self.model_config
+            )
+            try:
+                resolve_model_config(model_config)
+            except ValueError as exc:
+                raise ConfigError(f"{type(self).__name__}: {exc}") from None
+
     def update_from_dict(self, values: dict[str, Any]) -> AlgorithmConfig:
         """Set fields by name (used by the CLI's ``--set key=value``); unknown names are errors."""
-        names = {f.name for f in dataclasses.fields(self)}
+        names = _field_names(type(self))
         for name, value in values.items():
             if name not in names:
                 raise UnknownSettingError(f"{type(self).__name__} has no setting '{name}'.{self._hint(name)}")
-            setattr(self, name, value)
-            self._check_field(name)
+            self._assign(name, value)
         return self
 
     # --------------------------------------------------------------- building
@@ -521,3 +576,9 @@ class AlgorithmConfig:
         from tripod.algorithms.config_io import config_to_dict
 
         return config_to_dict(self)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    """The dataclass fields of ``cls`` (not its ClassVars)."""
+    return frozenset(f.name for f in dataclasses.fields(cls))

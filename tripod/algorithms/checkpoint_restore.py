@@ -91,7 +91,7 @@ def check_fits(algo: Any, meta: dict[str, Any], path: str) -> None:
     module_dir = os.path.join(path, "module")
     module_meta = read_metadata(module_dir)
     saved_ids = module_meta.get("modules")
-    mine_ids = sorted(algo.learner.module.keys())
+    mine_ids = sorted(algo.learner_group.module_ids)
     for module_id in saved_ids if isinstance(saved_ids, list) else []:
         safe_child(module_dir, module_id, what="module")
     if not isinstance(saved_ids, list) or sorted(map(str, saved_ids)) != mine_ids:
@@ -100,7 +100,7 @@ def check_fits(algo: Any, meta: dict[str, Any], path: str) -> None:
             "it was written for another multi-agent setup."
         )
     for module_id in mine_ids:
-        _check_spaces(algo.learner.module[module_id], os.path.join(module_dir, module_id), module_id)
+        _check_spaces(algo.get_module(module_id), os.path.join(module_dir, module_id), module_id)
 
 
 def _check_spaces(module: Any, sub_dir: str, module_id: str) -> None:

@@ -1,8 +1,9 @@
 """AlgorithmConfig to and from JSON-able dicts (for checkpoints and ``config.json``).
 
-Classes and functions (env creators, module classes, policy mapping functions)
-are stored as import paths; spaces with :mod:`tripod.io.spaces`. Nothing is
-pickled.
+Classes and functions (env creators, module classes, ``policy_mapping_fn`` and a
+``policies_to_train`` function) are stored as import paths; spaces with
+:mod:`tripod.io.spaces`; a ``DefaultModelConfig`` (in a module spec) as the dict of
+the keys it sets. Nothing is pickled.
 
 Loading follows tripod's trust model (docs/checkpoints.md, "Security"): a saved
 reference is resolved only to a class of the kind its field needs (an
@@ -23,6 +24,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from tripod.core.rl_module.default_model_config import model_config_dict
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
 from tripod.io.checkpoint import CheckpointError, class_path
@@ -73,7 +75,7 @@ def _spec_to_dict(spec: RLModuleSpec | MultiRLModuleSpec | None) -> Any:
         "action_space": None if spec.action_space is None else space_to_dict(spec.action_space),
         "inference_only": spec.inference_only,
         "learner_only": spec.learner_only,
-        "model_config": spec.model_config,
+        "model_config": None if spec.model_config is None else model_config_dict(spec.model_config),
         "load_state_path": spec.load_state_path,
     }
 

@@ -13,10 +13,9 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.algorithm_config import ConfigError, schedule_value
+from tripod.algorithms.algorithm_config import ConfigError
 from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
 from tripod.data.prioritized_replay_buffer import PrioritizedReplayBuffer
@@ -24,36 +23,11 @@ from tripod.data.replay_buffer import ReplayBuffer, ReplayBufferMemoryError
 from tripod.data.transitions import with_next_obs
 from tripod.io.checkpoint import CheckpointError, load_state, save_state
 from tripod.learner.off_policy_learner import OffPolicyLearner, TDTargetError
+from tripod.learner.schedules import schedule_value
 
 logger = logging.getLogger(__name__)
 
 REPLAY_BUFFER_STATE = "replay_buffer"
-
-
-def share_weights(source: torch.nn.Module, target: torch.nn.Module) -> bool:
-    """Make ``target``'s parameters and buffers views of ``source``'s of the same names.
-
-    Used for a local env runner whose module lives on the learner's device: the
-    learner's in-place optimizer steps are then seen by the runner at once and
-    no weights are copied per update. Returns False (changing nothing) when a
-    name, shape, dtype or device does not match.
-    """
-    own = dict(source.named_parameters())
-    own.update(source.named_buffers())
-    pairs = []
-    for name, tensor in [*target.named_parameters(), *target.named_buffers()]:
-        src = own.get(name)
-        if (
-            src is None
-            or src.shape != tensor.shape
-            or src.dtype != tensor.dtype
-            or src.device != tensor.device
-        ):
-            return False
-        pairs.append((tensor, src))
-    for tensor, src in pairs:
-        tensor.data = src.data
-    return True
 
 
 class OffPolicyAlgorithm(Algorithm):
@@ -73,9 +47,9 @@ class OffPolicyAlgorithm(Algorithm):
     """
 
     learner_class: type[OffPolicyLearner] = OffPolicyLearner
+    supports_multi_agent = False
 
     def __init__(self, config: Any) -> None:
-        self._weights_shared = False
         self._update_credit = 0.0
         super().__init__(config)
         self.replay_buffer = self._make_replay_buffer()
@@ -89,7 +63,7 @@ class OffPolicyAlgorithm(Algorithm):
 
     def _new_replay_buffer(self) -> ReplayBuffer:
         c = self.config
-        obs_space, act_space = self.env_runner.get_spaces()
+        obs_space, act_space = self.env_runner_group.get_spaces()
         kwargs = {"num_envs": c.num_envs_per_env_runner, "n_step": c.n_step, "gamma": c.gamma, "seed": c.seed}
         if c.prioritized_replay:
             return PrioritizedReplayBuffer(
@@ -99,50 +73,35 @@ class OffPolicyAlgorithm(Algorithm):
             )  # fmt: skip
         return ReplayBuffer(c.replay_buffer_capacity, obs_space, act_space, **kwargs)
 
-    def _sync_weights(self) -> None:
-        if self._weights_shared:
-            return
-        runner_module = getattr(self.env_runner, "module", None)
-        learner_module = self.learner.module[DEFAULT_MODULE_ID]
-        if (
-            self.learner.device.type == "cpu"
-            and isinstance(runner_module, torch.nn.Module)
-            and isinstance(learner_module, torch.nn.Module)
-            and share_weights(learner_module, runner_module)
-        ):
-            self._weights_shared = True
-            return
-        super()._sync_weights()
-
     # ------------------------------------------------------------------ hooks
-    def before_sample(self) -> None:
-        """Called before each sample (DQN sets the runner module's epsilon here)."""
-
     def sample_random_actions(self) -> bool:
         """Whether to sample uniformly random actions this round (SAC before learning starts)."""
         return False
 
     # --------------------------------------------------------------- training
     def training_step(self) -> dict[str, Any]:
-        """Sample, store and replay until ``min_sample_timesteps_per_iteration`` steps were sampled."""
+        """Sample, store and replay until ``min_sample_timesteps_per_iteration`` steps were sampled.
+
+        Each round: sample from the env runner group → add to the replay buffer (kept here, in
+        the driver) → replayed batches to the learner group → weights (when updated) and
+        exploration values (for the next round's step count) back to the runners.
+        """
         c = self.config
         per_round = c.fragment_length * c.num_envs_per_env_runner
         rounds = max(1, math.ceil(c.min_sample_timesteps_per_iteration / per_round))
         sample_s = learn_s = 0.0
-        self.learner.set_learning_rates(self.num_env_steps_sampled_lifetime)
+        self.learner_group.set_learning_rates(self.num_env_steps_sampled_lifetime)
         try:
             for _ in range(rounds):
                 t0 = time.perf_counter()
-                self.before_sample()
-                batch = self.env_runner.sample(
+                batch = self.env_runner_group.sample(
                     num_timesteps=per_round, random_actions=self.sample_random_actions()
-                )
+                )[DEFAULT_MODULE_ID]
                 steps = int(np.count_nonzero(batch[Columns.LOSS_MASK]))
                 self.num_env_steps_sampled_lifetime += steps
                 self.replay_buffer.add(with_next_obs(batch))
                 t1 = time.perf_counter()
-                if self._learn(steps):
-                    self._sync_weights()
+                self._sync_weights(weights=self._learn(steps) > 0)
                 sample_s += t1 - t0
                 learn_s += time.perf_counter() - t1
         except TDTargetError as err:
@@ -150,11 +109,11 @@ class OffPolicyAlgorithm(Algorithm):
                 f"{type(self).__name__} stopped in training step {self.iteration + 1} "
                 f"(env step {self.num_env_steps_sampled_lifetime}): {err}"
             ) from err
-        results = self.learner.collect_results()
+        results = self.learner_group.collect_results()
         for stats in results.values():
             stats.update(self.exploration_metrics())
         return {
-            "env_runner_metrics": self.env_runner.get_metrics(),
+            "env_runner_metrics": self.env_runner_group.get_metrics(),
             "learners": results,
             "timers": {"sample_time_s": sample_s, "learn_time_s": learn_s},
         }
@@ -181,7 +140,7 @@ class OffPolicyAlgorithm(Algorithm):
         extra = {"beta": beta} if prioritized else {}
         for _ in range(num_updates):
             sample = buffer.sample(c.train_batch_size_per_learner, **extra)
-            td = self.learner.update_from_replay(
+            td = self.learner_group.update_from_replay(
                 {DEFAULT_MODULE_ID: sample},
                 num_env_steps_sampled_lifetime=steps,
                 return_td_errors=prioritized,

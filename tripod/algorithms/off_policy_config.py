@@ -5,15 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from tripod.algorithms.algorithm_config import (
-    AlgorithmConfig,
-    ConfigError,
-    NotProvided,
-    _is_int,
-    _is_number,
-    check_schedule,
-)
+from tripod.algorithms.algorithm_config import AlgorithmConfig, ConfigError, NotProvided
+from tripod.algorithms.config_checks import BOOL, integer, number, schedule, setting
 from tripod.data.replay_buffer import check_capacity
+from tripod.learner.schedules import schedule_problem
 
 # RLlib's replay_buffer_config keys -> typed fields.
 _REPLAY_KEYS = {
@@ -27,11 +22,11 @@ _REPLAY_KEYS = {
 
 def is_schedule(value: Any, minimum: float = 0.0) -> bool:
     """Whether ``value`` is a number >= minimum or a ``[[step, value], ...]`` schedule."""
-    try:
-        check_schedule("value", value, minimum=minimum)
-    except ConfigError:
-        return False
-    return True
+    return schedule_problem("value", value, minimum=minimum) is None
+
+
+def _training(default: Any, check: Any, doc: str) -> Any:
+    return setting(default, check=check, doc=doc, method="training")
 
 
 @dataclasses.dataclass
@@ -44,60 +39,58 @@ class OffPolicyConfig(AlgorithmConfig):
     buffer, then (once ``num_steps_sampled_before_learning_starts`` steps were
     sampled) make ``training_intensity`` gradient updates per sampled env step,
     each on ``train_batch_size_per_learner`` transitions drawn from the buffer.
-
-    Args (via ``.training(...)``, besides the common ones):
-        replay_buffer_capacity: Transitions the buffer keeps (must be at least
-            ``train_batch_size_per_learner``).
-        prioritized_replay: Sample proportionally to ``|TD error| ** alpha``
-            (Schaul et al. 2016) with importance weights ``** -beta``.
-        prioritized_replay_alpha, prioritized_replay_eps: Priority exponent and floor.
-        prioritized_replay_beta: Importance-sampling exponent: a number or a
-            schedule over env steps, e.g. ``[[0, 0.4], [100_000, 1.0]]``.
-        n_step: Rewards summed into each TD target (``gamma ** k`` discounted).
-        training_intensity: Gradient updates per sampled env step (the replay
-            ratio; SB3's ``gradient_steps / train_freq``). Note: RLlib counts
-            trained *transitions* per sampled step, i.e. this times the batch size.
-        num_steps_sampled_before_learning_starts: Env steps sampled before the
-            first update.
-        target_network_update_freq: Env steps between target-network updates
-            (0: after every gradient update).
-        tau: Target update ``target <- tau * online + (1 - tau) * target`` (1: a hard copy).
-        checkpoint_replay_buffer: Save the replay buffer with every checkpoint (it
-            can be large); resuming then needs it.
-        replay_buffer_config: RLlib-style dict (``capacity``, ``type``, ``alpha``,
-            ``beta``, ``eps``) setting the typed fields above.
-    Reporting: ``min_sample_timesteps_per_iteration`` (``.reporting(...)``).
+    Each setting's declaration below says what it does; ``replay_buffer_config``
+    (RLlib's dict: ``capacity``, ``type``, ``alpha``, ``beta``, ``eps``) sets the
+    typed replay fields.
     """
 
-    replay_buffer_capacity: int = 100_000
-    prioritized_replay: bool = False
-    prioritized_replay_alpha: float = 0.6
-    prioritized_replay_beta: float | list = 0.4
-    prioritized_replay_eps: float = 1e-6
-    n_step: int = 1
-    training_intensity: float = 1.0
-    num_steps_sampled_before_learning_starts: int = 1000
-    target_network_update_freq: int = 0
-    tau: float = 0.005
-    checkpoint_replay_buffer: bool = False
-    min_sample_timesteps_per_iteration: int = 1000
+    compound_keywords: ClassVar[dict[str, str]] = {"replay_buffer_config": "training"}
+
+    replay_buffer_capacity: int = _training(
+        100_000,
+        integer(1),
+        "transitions the buffer keeps; must be at least `train_batch_size_per_learner` (checked by "
+        "`build_algo()`)",
+    )
+    prioritized_replay: bool = _training(
+        False,
+        BOOL,
+        "sample proportionally to `|TD error| ** alpha` (Schaul et al. 2016), with importance "
+        "weights `** -beta`",
+    )
+    prioritized_replay_alpha: float = _training(0.6, number(0), "priority exponent")
+    prioritized_replay_beta: float | list = _training(
+        0.4,
+        schedule(0.0, text="a number >= 0 or a schedule [[env_step, beta], ...]"),
+        "importance-sampling exponent: a number or a schedule over env steps, e.g. `[[0, 0.4], [100_000, 1.0]]`",
+    )
+    prioritized_replay_eps: float = _training(1e-6, number(0, low_open=True), "priority floor")
+    n_step: int = _training(1, integer(1), "rewards summed into each TD target (`gamma ** k` discounted)")
+    training_intensity: float = _training(
+        1.0,
+        number(0, low_open=True, unit="updates per env step"),
+        "gradient updates per sampled env step (the replay ratio; SB3's `gradient_steps / train_freq`; RLlib "
+        "counts trained transitions instead, i.e. this times the batch size)",
+    )
+    num_steps_sampled_before_learning_starts: int = _training(
+        1000, integer(0), "env steps sampled before the first update"
+    )
+    target_network_update_freq: int = _training(
+        0, integer(0, unit="env steps"), "env steps between target-network updates (0: after every update)"
+    )
+    tau: float = _training(
+        0.005,
+        number(0, 1, low_open=True),
+        "target update `target <- tau * online + (1 - tau) * target` (1: a copy)",
+    )
+    checkpoint_replay_buffer: bool = _training(
+        False, BOOL, "save the replay buffer with every checkpoint (it can be large); resuming then needs it"
+    )
+    min_sample_timesteps_per_iteration: int = setting(
+        1000, check=integer(1), doc="env steps sampled per training iteration", method="reporting"
+    )
     train_batch_size_per_learner: int = 256
     minibatch_size: int | None = None
-
-    _CHECKS: ClassVar[dict] = {
-        "replay_buffer_capacity": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-        "prioritized_replay": (lambda v: isinstance(v, bool), "True or False"),
-        "prioritized_replay_alpha": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        "prioritized_replay_beta": (is_schedule, "a number >= 0 or a schedule [[env_step, beta], ...]"),
-        "prioritized_replay_eps": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-        "n_step": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-        "training_intensity": (lambda v: _is_number(v) and v > 0, "a number > 0 (updates per env step)"),
-        "num_steps_sampled_before_learning_starts": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
-        "target_network_update_freq": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (env steps)"),
-        "tau": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
-        "checkpoint_replay_buffer": (lambda v: isinstance(v, bool), "True or False"),
-        "min_sample_timesteps_per_iteration": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-    }
 
     def training(
         self,
@@ -116,30 +109,22 @@ class OffPolicyConfig(AlgorithmConfig):
         replay_buffer_config: Any = NotProvided,
         **common: Any,
     ) -> OffPolicyConfig:
-        """The off-policy settings plus the common ones of :meth:`AlgorithmConfig.training`."""
+        """The off-policy settings plus the common ones of :meth:`AlgorithmConfig.training`.
+
+        ``replay_buffer_config`` (RLlib's dict) sets the typed replay fields; keywords given
+        alongside it win.
+        """
         super().training(**common)
         if replay_buffer_config is not NotProvided:
-            self._set(**replay_fields(replay_buffer_config))
-        return self._set(
-            replay_buffer_capacity=replay_buffer_capacity,
-            prioritized_replay=prioritized_replay,
-            prioritized_replay_alpha=prioritized_replay_alpha,
-            prioritized_replay_beta=prioritized_replay_beta,
-            prioritized_replay_eps=prioritized_replay_eps,
-            n_step=n_step,
-            training_intensity=training_intensity,
-            num_steps_sampled_before_learning_starts=num_steps_sampled_before_learning_starts,
-            target_network_update_freq=target_network_update_freq,
-            tau=tau,
-            checkpoint_replay_buffer=checkpoint_replay_buffer,
-        )
+            self.update_from_dict(replay_fields(replay_buffer_config))
+        return self._fluent("training", locals())
 
     def reporting(
         self, *, min_sample_timesteps_per_iteration: Any = NotProvided, **common: Any
     ) -> OffPolicyConfig:
         """Set the env steps per iteration (``min_sample_timesteps_per_iteration``) and the common options."""
         super().reporting(**common)
-        return self._set(min_sample_timesteps_per_iteration=min_sample_timesteps_per_iteration)
+        return self._fluent("reporting", locals())
 
     def validate(self) -> None:
         """Also: the buffer must hold at least one train batch."""

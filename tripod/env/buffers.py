@@ -20,7 +20,6 @@ __all__ = [
     "SampleBuffers",
     "alloc_for_space",
     "alloc_like",
-    "categorical_logp",
     "finished_episodes",
     "first_nonfinite",
     "leaves",
@@ -94,7 +93,6 @@ class SampleBuffers:
         num_steps, num_envs: ``T`` and ``N``.
         observation_space, action_space: The single (per sub-env) spaces.
         initial_state: The module's unbatched initial state (``{}`` if stateless).
-        rng: Source of the Gumbel noise for categorical sampling.
     """
 
     def __init__(
@@ -105,7 +103,6 @@ class SampleBuffers:
         action_space: gym.Space,
         *,
         initial_state: Any = None,
-        rng: np.random.Generator | None = None,
     ) -> None:
         T, N = num_steps, num_envs
         self.num_steps, self.num_envs = T, N
@@ -120,9 +117,6 @@ class SampleBuffers:
         self.truncateds = np.zeros((T, N), dtype=bool)
         self.columns: dict[str, np.ndarray] = {}
         self.logp_from_logits = np.zeros(T, dtype=bool)
-        self.rng = rng if rng is not None else np.random.default_rng()
-        self.noise: np.ndarray | None = None
-        self.scratch: np.ndarray | None = None
         self.initial_state = None
         self.state = None
         self.state_rows: list[Any] = []
@@ -142,14 +136,6 @@ class SampleBuffers:
             arr = self.columns[name] = np.zeros((self.num_steps, *value.shape), dtype=value.dtype)
         return arr
 
-    def gumbel_noise(self, num_actions: int) -> np.ndarray:
-        """``[T, N, num_actions]`` Gumbel(0, 1) noise for this sampling round (drawn on first use)."""
-        if self.noise is None or self.noise.shape[-1] != num_actions:
-            shape = (self.num_steps, self.num_envs, num_actions)
-            self.noise = self.rng.gumbel(size=shape).astype(np.float32)
-            self.scratch = np.empty(shape[1:], dtype=np.float32)
-        return self.noise
-
     def start_round(self, obs: Any, state: Any = None) -> None:
         """Put the current observations (and recurrent state; ``None``: initial) into row 0."""
         self.new_round()
@@ -160,8 +146,7 @@ class SampleBuffers:
             self.reset_state(0, np.ones(self.num_envs, dtype=bool))
 
     def new_round(self) -> None:
-        """Forget the per-round noise and logp flags before the buffers are filled again."""
-        self.noise = None
+        """Forget the per-round logp flags before the buffers are filled again."""
         self.logp_from_logits[:] = False
 
     def reset_state(self, row: int, mask: np.ndarray) -> None:
@@ -180,16 +165,6 @@ def _reset_leaves(buf: Any, init: Any, row: int, mask: np.ndarray) -> None:
     else:
         for sub, item in zip(buf, init, strict=True):
             _reset_leaves(sub, item, row, mask)
-
-
-def categorical_logp(logits: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """``log softmax(logits)[actions]`` along the last axis, float32 (``logits`` ``[..., A]``)."""
-    top = logits.max(axis=-1, keepdims=True)
-    shifted = logits - top
-    lse = np.log(np.exp(shifted).sum(axis=-1))
-    flat = shifted.reshape(-1, shifted.shape[-1])
-    picked = flat[np.arange(flat.shape[0]), actions.reshape(-1)].reshape(lse.shape)
-    return (picked - lse).astype(np.float32)
 
 
 def finished_episodes(

@@ -32,6 +32,7 @@ import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
 from tripod.env.env_checks import check_reset_signature, checked_env
+from tripod.env.env_errors import EnvCreationError, UnknownEnvError
 from tripod.env.vector_env import SyncVectorEnv
 
 __all__ = [
@@ -59,14 +60,6 @@ _ENV_CREATORS: dict[str, Callable[[dict], gym.Env]] = {}
 
 #: ``"pettingzoo:mpe2.simple_spread_v3"``: a PettingZoo env module, wrapped as a MultiAgentEnv.
 PETTINGZOO_PREFIX = "pettingzoo:"
-
-
-class EnvCreationError(RuntimeError):
-    """An environment could not be created."""
-
-
-class UnknownEnvError(EnvCreationError, ValueError):
-    """An env name is neither registered with :func:`register_env` nor with gymnasium."""
 
 
 def register_env(name: str, creator: Callable[[dict], gym.Env]) -> None:
@@ -226,44 +219,57 @@ def make_vector_env(
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"make_vector_env(): num_envs must be a positive int, got {num_envs!r}.")
-    if vectorize_mode not in VECTORIZE_MODES:
-        raise ValueError(
-            f"make_vector_env(): vectorize_mode must be one of {VECTORIZE_MODES}, got {vectorize_mode!r}."
-        )
     config = dict(env_config or {})
     name = env_name(env)
-    mode = vectorize_mode
-    if mode == "auto":
-        mode = "vector" if num_envs >= AUTO_VECTOR_MIN_ENVS and _vector_entry_point(env) else "sync"
-    elif mode == "vector" and not _vector_entry_point(env):
-        logger.debug("Env '%s' has no vectorised implementation; using vectorize_mode='sync'.", name)
-        mode = "sync"
+    mode = _resolve_vectorize_mode(env, name, vectorize_mode, num_envs)
     if mode == "vector":
-        try:
-            venv = gym.make_vec(env, num_envs=num_envs, vectorization_mode="vector_entry_point", **config)
-        except Exception as exc:
-            raise EnvCreationError(
-                f"Creating the vectorised env '{name}' failed with {type(exc).__name__}: {exc} "
-                f"(env_config={config}). Check env_config; if only the vectorised implementation "
-                "fails, use vectorize_mode='sync'."
-            ) from exc
+        venv = _make_own_vector_env(env, name, num_envs, config)
+    elif mode == "sync":
+        venv = SyncVectorEnv([make_env_creator(env, env_config=config)] * num_envs, name=name)
     else:
-        creator = make_env_creator(env, env_config=config)
-        if mode == "sync":
-            venv = SyncVectorEnv([creator] * num_envs, name=name)
-        else:
-            try:
-                checked = functools.partial(checked_env, creator, name)  # checks obs inside the workers
-                venv = gym.vector.AsyncVectorEnv(
-                    [checked] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, copy=False
-                )
-            except EnvCreationError:
-                raise
-            except Exception as exc:
-                raise EnvCreationError(
-                    f"Creating the async vector env '{name}' failed with {type(exc).__name__}: {exc}"
-                ) from exc
+        venv = _make_async_vector_env(make_env_creator(env, env_config=config), name, num_envs)
     if seed is not None:
         for space in (venv.action_space, venv.single_action_space, venv.observation_space):
             space.seed(int(seed))
     return venv
+
+
+def _resolve_vectorize_mode(env: Any, name: str, vectorize_mode: str, num_envs: int) -> str:
+    """``"vector"``, ``"sync"`` or ``"async"`` for the ``vectorize_mode`` asked for."""
+    if vectorize_mode not in VECTORIZE_MODES:
+        raise ValueError(
+            f"make_vector_env(): vectorize_mode must be one of {VECTORIZE_MODES}, got {vectorize_mode!r}."
+        )
+    if vectorize_mode == "auto":
+        return "vector" if num_envs >= AUTO_VECTOR_MIN_ENVS and _vector_entry_point(env) else "sync"
+    if vectorize_mode == "vector" and not _vector_entry_point(env):
+        logger.debug("Env '%s' has no vectorised implementation; using vectorize_mode='sync'.", name)
+        return "sync"
+    return vectorize_mode
+
+
+def _make_own_vector_env(env: str, name: str, num_envs: int, config: dict) -> gym.vector.VectorEnv:
+    """The env's own vectorised implementation (its gymnasium ``vector_entry_point``)."""
+    try:
+        return gym.make_vec(env, num_envs=num_envs, vectorization_mode="vector_entry_point", **config)
+    except Exception as exc:
+        raise EnvCreationError(
+            f"Creating the vectorised env '{name}' failed with {type(exc).__name__}: {exc} "
+            f"(env_config={config}). Check env_config; if only the vectorised implementation "
+            "fails, use vectorize_mode='sync'."
+        ) from exc
+
+
+def _make_async_vector_env(creator: Callable[[], gym.Env], name: str, num_envs: int) -> gym.vector.VectorEnv:
+    """One process per sub-env (gymnasium's ``AsyncVectorEnv``), autoresetting in SAME_STEP mode."""
+    try:
+        checked = functools.partial(checked_env, creator, name)  # checks obs inside the workers
+        return gym.vector.AsyncVectorEnv(
+            [checked] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, copy=False
+        )
+    except EnvCreationError:
+        raise
+    except Exception as exc:
+        raise EnvCreationError(
+            f"Creating the async vector env '{name}' failed with {type(exc).__name__}: {exc}"
+        ) from exc

@@ -11,6 +11,11 @@ import abc
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+
+from tripod.core.rl_module.multi_rl_module import MultiRLModule
+from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID
+from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 from tripod.io.seeding import GlobalRNGScope, numpy_generator_state, set_numpy_generator_state
 
 
@@ -18,7 +23,8 @@ class EnvRunner(abc.ABC):
     """An env runner: ``sample()``, ``get_metrics()``, ``get_spaces()``, ``stop()``, and the state API.
 
     The state API (implemented here) is ``get_state``/``set_state`` for runners holding
-    ``self.module`` and a lifetime step counter.
+    ``self.module`` and a lifetime step counter; :meth:`sample_batches` is ``sample()``
+    keyed by module id for every runner (what an env runner group hands on).
 
     ``get_rng_state``/``set_rng_state`` cover the generators the runner owns:
     ``self._rng`` (categorical sampling), its :class:`~tripod.io.seeding.GlobalRNGScope`
@@ -29,6 +35,8 @@ class EnvRunner(abc.ABC):
     num_env_steps_sampled_lifetime: int
     global_rng: GlobalRNGScope
     _rng: Any
+    #: ``{id(module): (module, module.state_dict())}``: where :meth:`set_state` copies weights to.
+    _weight_targets: dict[int, tuple[Any, dict[str, Any]]] | None = None
 
     def get_state(self) -> dict[str, Any]:
         """``{"rl_module": inference-only weights, "num_env_steps_sampled_lifetime": int}``.
@@ -41,11 +49,76 @@ class EnvRunner(abc.ABC):
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        """Load weights under ``"rl_module"`` (multi-agent: modules not named keep theirs) and counters."""
+        """Load what the driver sends (``EnvRunnerGroup.sync_weights``) or :meth:`get_state` returned.
+
+        Keys, each optional:
+
+        - ``"rl_module"``: weights, ``{module_id: weights}`` (modules not named keep theirs); a
+          single-agent runner also takes its module's weights directly, as RLlib does.
+        - ``"exploration"``: settings the driver computed from the global step, e.g.
+          ``{"epsilon": 0.3}``; see :meth:`set_exploration`.
+        - ``"num_env_steps_sampled_lifetime"``: the counter.
+        """
         if "rl_module" in state:
-            self.module.set_state(state["rl_module"])
+            self._set_module_weights(state["rl_module"])
+        if "exploration" in state:
+            self.set_exploration(state["exploration"])
         if "num_env_steps_sampled_lifetime" in state:
             self.num_env_steps_sampled_lifetime = int(state["num_env_steps_sampled_lifetime"])
+
+    def _set_module_weights(self, weights: Mapping[str, Any]) -> None:
+        if not isinstance(self.module, MultiRLModule):
+            weights = weights.get(DEFAULT_MODULE_ID, weights)
+            if not self._copy_weights(self.module, weights):
+                self.module.set_state(weights)
+            return
+        for module_id, module_weights in weights.items():
+            if not self._copy_weights(self.module[module_id], module_weights):
+                self.module[module_id].set_state(module_weights)
+
+    def _copy_weights(self, module: Any, weights: Mapping[str, Any]) -> bool:
+        """Copy ``weights`` into a torch module's tensors in place (what its ``set_state`` does, minus
+        the per-call lookups); False, changing nothing, where ``set_state`` must decide."""
+        if type(module).set_state is not TorchRLModule.set_state or not isinstance(weights, Mapping):
+            return False
+        if self._weight_targets is None:
+            self._weight_targets = {}
+        entry = self._weight_targets.get(id(module))
+        if entry is None or entry[0] is not module:  # looked up once per module
+            entry = self._weight_targets[id(module)] = (module, module.state_dict())
+        targets, sources = [], []
+        for name, value in weights.items():
+            target = entry[1].get(name)
+            source = torch.as_tensor(value)
+            if target is None or source.shape != target.shape:
+                return False
+            targets.append(target)
+            sources.append(source)
+        with torch.no_grad():
+            torch._foreach_copy_(targets, sources)
+        return True
+
+    def set_exploration(self, values: Mapping[str, Any]) -> None:
+        """Give every module this runner samples with the exploration settings ``values``.
+
+        Each ``name: value`` becomes the module attribute ``name`` (DQN's default module
+        reads ``epsilon`` in ``forward_exploration``). The runner owns its modules: the
+        driver sends the values with the weights, so that every runner of a group uses
+        the same ones.
+        """
+        modules = self.module.values() if isinstance(self.module, MultiRLModule) else [self.module]
+        for module in modules:
+            for name, value in values.items():
+                setattr(module, name, value)
+
+    def sample_batches(self, **kwargs: Any) -> dict[ModuleID, Any]:
+        """:meth:`sample` (``num_timesteps`` mode) with the result keyed by module id.
+
+        A multi-agent runner's batch already is ``{module_id: batch}``; a single-agent
+        runner's becomes ``{DEFAULT_MODULE_ID: batch}`` (no copy).
+        """
+        batch = self.sample(**kwargs)
+        return batch if isinstance(self.module, MultiRLModule) else {DEFAULT_MODULE_ID: batch}
 
     def _owned_spaces(self) -> list[Any]:
         """Spaces whose own generators draw this runner's random actions."""

@@ -19,9 +19,9 @@ import torch
 from torch import distributions as td
 
 from tripod.core.columns import Columns
-from tripod.core.distribution.action_dist import make_action_dist
 from tripod.core.distribution.torch.torch_distribution import TorchCategorical
 from tripod.core.rl_module.validation import ModuleOutputError, check_module_output
+from tripod.env.action_sampler import ActionSampler
 from tripod.env.buffers import SampleBuffers, tree_write
 
 __all__ = ["OutputPlan"]
@@ -50,6 +50,8 @@ class OutputPlan:
         stateful: Whether the module carries a recurrent state (outputs then may
             have a time axis of length 1, which is dropped).
         clip_actions: Clip Box actions to the space's bounds before they go to the env.
+        sampler: Draws the actions and their log-probabilities from ``action_dist_inputs``
+            (the runner's :class:`~tripod.env.action_sampler.ActionSampler`).
         validate: Check ``output`` with the module output validator (shapes, dtypes,
             NaN, action ranges) before trusting the structure.
 
@@ -67,8 +69,10 @@ class OutputPlan:
         action_space: gym.Space,
         stateful: bool,
         clip_actions: bool,
+        sampler: ActionSampler,
         validate: bool = True,
     ) -> None:
+        self.sampler = sampler
         self.method = "forward_exploration" if explore else "forward_inference"
         self.explore, self.num_envs, self.stateful = explore, num_envs, stateful
         self.space = action_space
@@ -97,7 +101,6 @@ class OutputPlan:
         self.has_logp = Columns.ACTION_LOGP in output
         self.logp_from_dist = not self.has_logp and explore and dist_in is not None
         self.has_vf = Columns.VF_PREDS in output
-        self.argmax_in_place = discrete and np.dtype(action_space.dtype) == np.intp
         self.offset = self._action_offset() if self.kind != _ACTIONS else None
         self.clip = (
             clip_actions and isinstance(action_space, gym.spaces.Box) and action_space.is_bounded("both")
@@ -198,17 +201,9 @@ class OutputPlan:
             if column is None:
                 column = bufs.column(Columns.ACTION_DIST_INPUTS, logits)
             column[t] = logits
-            acts = bufs.actions[t]
+            acts = self.sampler.sample_categorical(logits, self.explore, out=bufs.actions[t])
             if self.explore:
-                noise = bufs.noise if bufs.noise is not None else bufs.gumbel_noise(logits.shape[-1])
-                scores = np.add(logits, noise[t], out=bufs.scratch)
-                bufs.logp_from_logits[t] = True
-            else:
-                scores = logits
-            if self.argmax_in_place:
-                scores.argmax(axis=1, out=acts)
-            else:
-                acts[:] = scores.argmax(axis=1)
+                bufs.logp_from_logits[t] = True  # computed for the whole round by the runner
         elif kind == _DISTRIBUTION:
             acts = self._sample(output, t, bufs)
         else:
@@ -226,28 +221,22 @@ class OutputPlan:
             return np.clip(acts, self.space.low, self.space.high, out=bufs.env_actions)
         return acts
 
-    def _dist(self, dist_in: Any) -> Any:
+    def _dist_inputs(self, output: Mapping[str, Any]) -> Any:
+        dist_in = output[Columns.ACTION_DIST_INPUTS]
         if self.stateful and isinstance(dist_in, torch.Tensor):
             dist_in = _squeeze_time(dist_in, 1)
-        return make_action_dist(dist_in, dist_cls=self.dist_cls)
+        return dist_in
 
     def _sample(self, output: Mapping[str, Any], t: int, bufs: SampleBuffers) -> np.ndarray:
-        dist_in = output[Columns.ACTION_DIST_INPUTS]
-        dist = self._dist(dist_in)
-        if self.explore:
-            actions = dist.sample()
-            logp = dist.logp(actions)
-        else:
-            actions, logp = dist.to_deterministic().sample(), None
-        acts = self._rows(actions, self.action_ndim)
-        bufs.actions[t] = acts
+        actions, logp = self.sampler.sample(self._dist_inputs(output), self.explore, dist_cls=self.dist_cls)
+        bufs.actions[t] = self._rows(actions, self.action_ndim)
         if self.has_logp:
             logp = output[Columns.ACTION_LOGP]
         if logp is not None:
             logp = self._rows(logp, 0)
             bufs.column(Columns.ACTION_LOGP, logp)[t] = logp
         if self.logits_tensor:
-            logits = self._rows(dist_in, 1)
+            logits = self._rows(output[Columns.ACTION_DIST_INPUTS], 1)
             bufs.column(Columns.ACTION_DIST_INPUTS, logits)[t] = logits
         return bufs.actions[t]
 
@@ -264,7 +253,7 @@ class OutputPlan:
         if self.has_logp:
             logp = self._rows(output[Columns.ACTION_LOGP], 0)
         elif self.logp_from_dist and not self.nested:
-            logp = self._rows(self._dist(dist_in).logp(torch.from_numpy(acts)), 0)
+            logp = self._rows(self.sampler.logp(self._dist_inputs(output), acts, dist_cls=self.dist_cls), 0)
         else:
             logp = None
         if logp is not None:

@@ -41,7 +41,8 @@ import torch
 
 from tripod.core.columns import Columns
 from tripod.data.batch import tree_map
-from tripod.env.buffers import SampleBuffers, alloc_for_space, categorical_logp, leaves, tree_write
+from tripod.env.action_sampler import ActionSampler
+from tripod.env.buffers import SampleBuffers, alloc_for_space, leaves, tree_write
 
 __all__ = ["ModuleRows"]
 
@@ -192,11 +193,11 @@ class ModuleRows:
                 plan.columns if self.plan_columns is None else self.plan_columns & plan.columns
             )
 
-    def sample_categorical(self, logits: torch.Tensor, noise: np.ndarray, plan: Any) -> list[int]:
+    def sample_categorical(self, logits: torch.Tensor, sampler: ActionSampler, plan: Any) -> list[int]:
         """The fast path of :meth:`record` for logits of a Discrete space: sample rows ``fwd_start:size``.
 
-        Gumbel-max sampling (``argmax(logits + noise)``) written straight into the log;
-        the log-probabilities are computed in :meth:`build_batch`. Returns the actions.
+        ``sampler`` draws the actions (Gumbel-max) straight into the log; their
+        log-probabilities are computed in :meth:`build_batch`. Returns the actions.
         """
         start, stop = self.fwd_start, self.size
         arr = logits.numpy() if not logits.requires_grad else logits.detach().numpy()
@@ -205,8 +206,7 @@ class ModuleRows:
             col = self._column(Columns.ACTION_DIST_INPUTS, arr)
             self._column(Columns.ACTION_LOGP, np.zeros(1, dtype=np.float32))
         col[start:stop] = arr
-        actions = np.add(arr, noise, out=noise).argmax(axis=1)
-        self.actions[start:stop] = actions
+        actions = sampler.sample_categorical(arr, True, out=self.actions[start:stop])
         self.logp_from_logits[start:stop] = True
         if plan is not self._last_plan:
             self._last_plan = plan
@@ -274,7 +274,9 @@ class ModuleRows:
         if flagged.size == 0 or Columns.ACTION_LOGP not in (self.plan_columns or ()):
             return
         logits = self.columns[Columns.ACTION_DIST_INPUTS][flagged]
-        self.columns[Columns.ACTION_LOGP][flagged] = categorical_logp(logits, self.actions[flagged])
+        self.columns[Columns.ACTION_LOGP][flagged] = ActionSampler.categorical_logp(
+            logits, self.actions[flagged]
+        )
 
     def _next_obs(self, rows: np.ndarray) -> Any:
         """The observation after each of ``rows`` (closed rows)."""

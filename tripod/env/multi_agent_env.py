@@ -129,6 +129,63 @@ class MultiAgentEnv(gym.Env):
         self.__dict__["_single_action_space"] = space
 
 
+class _IndependentCopies(MultiAgentEnv):
+    """``num_agents`` independent copies of one gymnasium env (see :func:`make_multi_agent`)."""
+
+    @staticmethod
+    def _make_one(config: dict) -> gym.Env:  # set by make_multi_agent()
+        raise NotImplementedError
+
+    def __init__(self, config: dict | None = None) -> None:
+        config = dict(config or {})
+        num_agents = int(config.pop("num_agents", 1))
+        self.envs = [self._make_one(config) for _ in range(num_agents)]
+        self.possible_agents = list(range(num_agents))
+        self.agents = []
+        self.observation_spaces = {i: env.observation_space for i, env in enumerate(self.envs)}
+        self.action_spaces = {i: env.action_space for i, env in enumerate(self.envs)}
+        self._terminated: set[int] = set()
+        self._truncated: set[int] = set()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._terminated.clear()
+        self._truncated.clear()
+        self.agents = list(self.possible_agents)
+        obs, infos = {}, {}
+        # Distinct seeds for every copy, also across runner env copies seeded seed, seed + 1, ...
+        seeds = [None] * len(self.envs)
+        if seed is not None:
+            seeds = np.random.SeedSequence(seed).generate_state(len(self.envs)).tolist()
+        for i, env in enumerate(self.envs):
+            obs[i], infos[i] = env.reset(seed=seeds[i], options=options)
+        return obs, infos
+
+    def step(self, action_dict):
+        obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
+        envs, ended = self.envs, False
+        for i, action in action_dict.items():
+            obs[i], rewards[i], terminateds[i], truncateds[i], infos[i] = envs[i].step(action)
+            if terminateds[i]:
+                self._terminated.add(i)
+                ended = True
+            elif truncateds[i]:
+                self._truncated.add(i)
+                ended = True
+        if ended:
+            self.agents = [i for i in self.agents if i not in self._terminated and i not in self._truncated]
+        all_done = not self.agents
+        terminateds["__all__"] = all_done and len(self._terminated) == len(envs)
+        truncateds["__all__"] = all_done and not terminateds["__all__"]
+        return obs, rewards, terminateds, truncateds, infos
+
+    def render(self):
+        return self.envs[0].render()
+
+    def close(self):
+        for env in self.envs:
+            env.close()
+
+
 def make_multi_agent(env_name_or_creator: str | Callable[[dict], gym.Env]) -> type[MultiAgentEnv]:
     """A :class:`MultiAgentEnv` class running ``num_agents`` independent copies of a gymnasium env.
 
@@ -149,58 +206,7 @@ def make_multi_agent(env_name_or_creator: str | Callable[[dict], gym.Env]) -> ty
             return gym.make(env_name_or_creator, **config)
         return env_name_or_creator(config)
 
-    class IndependentCopiesEnv(MultiAgentEnv):
-        def __init__(self, config: dict | None = None) -> None:
-            config = dict(config or {})
-            num_agents = int(config.pop("num_agents", 1))
-            self.envs = [make_one(config) for _ in range(num_agents)]
-            self.possible_agents = list(range(num_agents))
-            self.agents = []
-            self.observation_spaces = {i: env.observation_space for i, env in enumerate(self.envs)}
-            self.action_spaces = {i: env.action_space for i, env in enumerate(self.envs)}
-            self._terminated: set[int] = set()
-            self._truncated: set[int] = set()
-
-        def reset(self, *, seed: int | None = None, options: dict | None = None):
-            self._terminated.clear()
-            self._truncated.clear()
-            self.agents = list(self.possible_agents)
-            obs, infos = {}, {}
-            # Distinct seeds for every copy, also across runner env copies seeded seed, seed + 1, ...
-            seeds = [None] * len(self.envs)
-            if seed is not None:
-                seeds = np.random.SeedSequence(seed).generate_state(len(self.envs)).tolist()
-            for i, env in enumerate(self.envs):
-                obs[i], infos[i] = env.reset(seed=seeds[i], options=options)
-            return obs, infos
-
-        def step(self, action_dict):
-            obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
-            envs, ended = self.envs, False
-            for i, action in action_dict.items():
-                obs[i], rewards[i], terminateds[i], truncateds[i], infos[i] = envs[i].step(action)
-                if terminateds[i]:
-                    self._terminated.add(i)
-                    ended = True
-                elif truncateds[i]:
-                    self._truncated.add(i)
-                    ended = True
-            if ended:
-                self.agents = [
-                    i for i in self.agents if i not in self._terminated and i not in self._truncated
-                ]
-            all_done = not self.agents
-            terminateds["__all__"] = all_done and len(self._terminated) == len(envs)
-            truncateds["__all__"] = all_done and not terminateds["__all__"]
-            return obs, rewards, terminateds, truncateds, infos
-
-        def render(self):
-            return self.envs[0].render()
-
-        def close(self):
-            for env in self.envs:
-                env.close()
-
     name = env_name_or_creator if isinstance(env_name_or_creator, str) else env_name_or_creator.__name__
-    IndependentCopiesEnv.__name__ = IndependentCopiesEnv.__qualname__ = f"MultiAgent[{name}]"
-    return IndependentCopiesEnv
+    qualname = f"MultiAgent[{name}]"
+    attrs = {"_make_one": staticmethod(make_one), "__qualname__": qualname, "__module__": __name__}
+    return type(qualname, (_IndependentCopies,), attrs)

@@ -20,9 +20,10 @@ import torch
 from tripod.core.columns import Columns
 from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
 from tripod.data.batch import tree_map
+from tripod.env.action_sampler import ActionSampler
 from tripod.env.env_creation import env_name, make_env_creator
 from tripod.env.env_runner import EnvRunner
-from tripod.env.multi_agent_actions import GumbelPool, ModuleSampler
+from tripod.env.multi_agent_actions import ModuleSampler
 from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
 from tripod.env.multi_agent_episode import MultiAgentEpisode, episode_results
 from tripod.env.multi_agent_setup import (
@@ -35,6 +36,7 @@ from tripod.env.multi_agent_setup import (
     reward_without_obs_error,
     unknown_module_error,
 )
+from tripod.env.runner_config import merge_settings
 from tripod.env.runner_helpers import EnvError, check_positive_int
 from tripod.io.seeding import RUNNER_STREAM, GlobalRNGScope, derive_seed
 
@@ -56,10 +58,19 @@ class _Slot:
 class MultiAgentEnvRunner(EnvRunner):
     """Samples ``num_envs`` copies of a multi-agent env with an inference-only MultiRLModule.
 
+    Built from keyword arguments or, as in RLlib, from an algorithm config:
+    ``MultiAgentEnvRunner(config=cfg)`` reads ``env``, ``env_config``,
+    ``num_envs_per_env_runner``, ``rollout_fragment_length``, ``seed``,
+    ``policy_mapping_fn`` and the module spec (``policies`` / ``rl_module_spec``, each
+    module completed with ``config.algo_class``'s default module class and
+    model_config); arguments passed with it (not ``None``) override the config's.
+
     Args:
         env: An env specifier giving a :class:`~tripod.env.multi_agent_env.MultiAgentEnv`
             (or a PettingZoo env, wrapped): a MultiAgentEnv class, a creator, a
             registered name or ``"pettingzoo:<module>"``.
+        config: An :class:`~tripod.algorithms.algorithm_config.AlgorithmConfig` to read
+            the settings from (see above).
         env_config: Passed to the env creator.
         module_spec: A MultiRLModuleSpec; spaces left ``None`` are taken from the
             agents mapped to each module. Built with ``inference_only=True``.
@@ -67,7 +78,7 @@ class MultiAgentEnvRunner(EnvRunner):
         policy_mapping_fn: ``fn(agent_id, episode, **kwargs) -> module_id``, asked
             once per agent and episode. Default: the only module, or with several
             the module named ``str(agent_id)``.
-        num_envs: Env copies, stepped one after another; all agents of all copies
+        num_envs: Env copies (default 1), stepped one after another; all agents of all copies
             that use one module share its forward call.
         rollout_fragment_length: Env steps per copy per ``sample()`` call by default.
         seed: Seeds env copy ``i``'s first reset with ``seed + 1000 * worker_index + i``,
@@ -82,18 +93,48 @@ class MultiAgentEnvRunner(EnvRunner):
 
     def __init__(
         self,
-        env: Any,
+        env: Any = None,
         *,
+        config: Any = None,
         env_config: Mapping[str, Any] | None = None,
         module_spec: MultiRLModuleSpec | None = None,
         module: MultiRLModule | None = None,
         policy_mapping_fn: Callable[..., Any] | None = None,
-        num_envs: int = 1,
+        num_envs: int | None = None,
         rollout_fragment_length: int | None = None,
         seed: int | None = None,
         worker_index: int = 0,
         clip_actions: bool = True,
         validate_module_outputs: bool = True,
+        global_rng: GlobalRNGScope | None = None,
+        **kwargs: Any,
+    ) -> None:
+        given = {
+            "env": env, "env_config": env_config, "module_spec": module_spec, "module": module,
+            "policy_mapping_fn": policy_mapping_fn, "num_envs": num_envs,
+            "rollout_fragment_length": rollout_fragment_length, "seed": seed,
+        }  # fmt: skip
+        settings = merge_settings(type(self).__name__, config, given, kwargs, {"num_envs": 1})
+        self.config = config
+        self._setup(
+            **settings, worker_index=worker_index, clip_actions=clip_actions,
+            validate_module_outputs=validate_module_outputs, global_rng=global_rng,
+        )  # fmt: skip
+
+    def _setup(
+        self,
+        env: Any,
+        *,
+        num_envs: int,
+        worker_index: int,
+        clip_actions: bool,
+        validate_module_outputs: bool,
+        env_config: Mapping[str, Any] | None = None,
+        module_spec: MultiRLModuleSpec | None = None,
+        module: MultiRLModule | None = None,
+        policy_mapping_fn: Callable[..., Any] | None = None,
+        rollout_fragment_length: int | None = None,
+        seed: int | None = None,
         global_rng: GlobalRNGScope | None = None,
     ) -> None:
         fragment = (
@@ -111,11 +152,11 @@ class MultiAgentEnvRunner(EnvRunner):
         self.module_ids = list(self.module.keys())
         self._mi = {mid: i for i, mid in enumerate(self.module_ids)}
         rng = self._rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
-        self._noise = GumbelPool(rng)
+        self.action_sampler = ActionSampler(rng)
         validate = validate_module_outputs
         self._samplers = [
             ModuleSampler(
-                mid, self.module[mid], self._noise, rng, clip_actions=clip_actions, validate=validate
+                mid, self.module[mid], self.action_sampler, clip_actions=clip_actions, validate=validate
             )
             for mid in self.module_ids
         ]
@@ -154,12 +195,12 @@ class MultiAgentEnvRunner(EnvRunner):
 
     def get_rng_state(self) -> dict[str, Any]:
         """As the single-agent runner's, plus ``"gumbel"``: noise drawn but not used yet."""
-        return {**super().get_rng_state(), "gumbel": self._noise.get_state()}
+        return {**super().get_rng_state(), "gumbel": self.action_sampler.get_state()}
 
     def set_rng_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`get_rng_state` returned."""
         super().set_rng_state(state)
-        self._noise.set_state(state.get("gumbel", {}))
+        self.action_sampler.set_state(state.get("gumbel", {}))
 
     # ------------------------------------------------------------------ episodes
     def _reset_all(self) -> None:

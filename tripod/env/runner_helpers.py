@@ -17,7 +17,8 @@ import torch
 from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
 from tripod.data.batch import tree_map
-from tripod.env.buffers import SampleBuffers, categorical_logp, first_nonfinite, leaves, tree_write
+from tripod.env.action_sampler import ActionSampler
+from tripod.env.buffers import SampleBuffers, first_nonfinite, leaves, tree_write
 from tripod.env.env_checks import EnvAPIError
 
 __all__ = [
@@ -248,7 +249,7 @@ def assemble_batch(
         logp = bufs.columns.get(Columns.ACTION_LOGP)
         if logp is None:
             logp = bufs.columns[Columns.ACTION_LOGP] = np.zeros(bufs.rewards.shape, dtype=np.float32)
-        logp[rows] = categorical_logp(logits[rows], bufs.actions[rows])
+        logp[rows] = ActionSampler.categorical_logp(logits[rows], bufs.actions[rows])
     for name in sorted(columns):
         batch[name] = bufs.columns[name].copy()
     if bufs.state is not None:
@@ -257,6 +258,99 @@ def assemble_batch(
 
 
 # ---------------------------------------------------------------------- evaluation
+class _EpisodeTally:
+    """Per sub-env quotas, running returns and lengths of the episodes of ``sample(num_episodes=...)``."""
+
+    def __init__(self, num_envs: int, num_episodes: int) -> None:
+        self.quota = np.full(num_envs, num_episodes // num_envs)
+        self.quota[: num_episodes % num_envs] += 1
+        self.finished = np.zeros(num_envs, dtype=np.int64)
+        self.ep_return, self.ep_len = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
+        self.prev_done = np.zeros(num_envs, dtype=bool)
+        self.returns: list[float] = []
+        self.lens: list[int] = []
+
+    def running(self) -> bool:
+        return bool((self.finished < self.quota).any())
+
+    def cut(self, envs: Any) -> None:
+        """Forget the running episodes of ``envs`` (their env was restarted)."""
+        self.ep_return[envs], self.ep_len[envs] = 0.0, 0
+
+    def step(
+        self, reward: np.ndarray, done: np.ndarray, same_step: bool, rebuilt: np.ndarray | None
+    ) -> np.ndarray:
+        """Book one vector step; returns ``done`` less the sub-envs in ``rebuilt`` (their episodes are cut)."""
+        real = np.ones(done.shape, dtype=bool) if same_step else ~self.prev_done
+        self.ep_return += np.where(real, reward, 0.0)
+        self.ep_len += real
+        if rebuilt is not None:
+            self.cut(rebuilt)
+            done = done & ~rebuilt
+        for n in np.flatnonzero(done & (self.finished < self.quota)):
+            self.returns.append(float(self.ep_return[n]))
+            self.lens.append(int(self.ep_len[n]))
+            self.finished[n] += 1
+        self.ep_return[done], self.ep_len[done] = 0.0, 0
+        return done
+
+    def results(self) -> dict[str, np.ndarray]:
+        return {
+            "episode_returns": np.asarray(self.returns, dtype=np.float64),
+            "episode_lens": np.asarray(self.lens),
+        }
+
+
+def _eval_buffers(runner: Any) -> SampleBuffers:
+    if runner._eval_bufs is None:
+        runner._eval_bufs = SampleBuffers(
+            1, runner.num_envs, runner.observation_space, runner.action_space,
+            initial_state=runner._initial_state,
+        )  # fmt: skip
+    return runner._eval_bufs
+
+
+def _eval_actions(runner: Any, bufs: SampleBuffers, explore: bool, random_actions: bool) -> Any:
+    """The env actions of one evaluation step (row 0 of ``bufs``)."""
+    bufs.new_round()
+    if random_actions:
+        return random_row(runner.env.action_space, bufs, 0)
+    batch = {Columns.OBS: bufs.obs_rows[0]}
+    if runner._stateful:
+        batch[Columns.STATE_IN] = bufs.state_rows[0]
+    output = (runner.module.forward_exploration if explore else runner.module.forward_inference)(batch)
+    return runner._plan(output, explore).apply(output, 0, bufs)
+
+
+def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_actions: Any) -> tuple:
+    """Step the env (restarting it if it fails and the runner may).
+
+    Returns:
+        ``(obs, reward, done, rebuilt)``: ``rebuilt`` is a mask of the sub-envs that
+        ``SyncVectorEnv`` rebuilt in this step (their episodes are cut), or ``None``.
+    """
+    N, step = runner.num_envs, runner._vector_steps
+    runner._vector_steps += 1
+    try:
+        obs, reward, terminated, truncated, _ = runner.env.step(env_actions)
+        runner.check_obs(obs, "step")
+    except EnvAPIError:
+        raise  # the env breaks gymnasium's API: a restart would not help
+    except Exception as exc:  # an env restart cuts the running episodes
+        obs = runner._env_failure(exc, step)
+        reward, terminated, truncated = np.zeros(N), np.zeros(N, bool), np.zeros(N, bool)
+        tally.cut(slice(None))
+        tally.prev_done[:] = False
+        bufs.reset_state(1, np.ones(N, dtype=bool))
+    check_finite_step(runner.env_name, obs, reward, step)
+    rebuilt = getattr(runner.env, "restarted", None)
+    mask = None
+    if rebuilt:  # sub-envs rebuilt by SyncVectorEnv: their episodes are cut, not reported
+        mask = np.isin(np.arange(N), rebuilt)
+        bufs.reset_state(1, mask)
+    return obs, reward, terminated | truncated, mask
+
+
 def sample_episodes(runner: Any, num_episodes: int, *, explore: bool, random_actions: bool) -> dict[str, Any]:
     """``SingleAgentEnvRunner.sample(num_episodes=...)``: reset, then run until the quotas are met.
 
@@ -264,65 +358,19 @@ def sample_episodes(runner: Any, num_episodes: int, *, explore: bool, random_act
     ``num_episodes % N``), so envs that happen to play short episodes do not
     dominate. Episodes are returned in order of completion.
     """
-    N = runner.num_envs
     runner._reset_env()
     runner._needs_reset = True  # training sampling starts afresh afterwards
-    quota = np.full(N, num_episodes // N)
-    quota[: num_episodes % N] += 1
-    finished = np.zeros(N, dtype=np.int64)
-    ep_return, ep_len = np.zeros(N), np.zeros(N, dtype=np.int64)
-    prev_done = np.zeros(N, dtype=bool)
-    returns: list[float] = []
-    lens: list[int] = []
-    if runner._eval_bufs is None:
-        runner._eval_bufs = SampleBuffers(
-            1, N, runner.observation_space, runner.action_space,
-            initial_state=runner._initial_state, rng=runner._rng,
-        )  # fmt: skip
-    bufs = runner._eval_bufs
+    tally = _EpisodeTally(runner.num_envs, num_episodes)
+    bufs = _eval_buffers(runner)
     bufs.start_round(runner._obs_carry)
-    forward = runner.module.forward_exploration if explore else runner.module.forward_inference
     with torch.no_grad():
-        while (finished < quota).any():
-            step = runner._vector_steps
-            runner._vector_steps += 1
-            bufs.new_round()
-            if random_actions:
-                env_actions = random_row(runner.env.action_space, bufs, 0)
-            else:
-                batch = {Columns.OBS: bufs.obs_rows[0]}
-                if runner._stateful:
-                    batch[Columns.STATE_IN] = bufs.state_rows[0]
-                output = forward(batch)
-                env_actions = runner._plan(output, explore).apply(output, 0, bufs)
-            try:
-                obs, reward, terminated, truncated, _ = runner.env.step(env_actions)
-                runner.check_obs(obs, "step")
-            except EnvAPIError:
-                raise  # the env breaks gymnasium's API: a restart would not help
-            except Exception as exc:  # an env restart cuts the running episodes
-                obs = runner._env_failure(exc, step)
-                reward, terminated, truncated = np.zeros(N), np.zeros(N, bool), np.zeros(N, bool)
-                ep_return[:], ep_len[:], prev_done[:] = 0.0, 0, False
-                bufs.reset_state(1, np.ones(N, dtype=bool))
-            check_finite_step(runner.env_name, obs, reward, step)
-            real = np.ones(N, dtype=bool) if runner._same_step else ~prev_done
-            ep_return += np.where(real, reward, 0.0)
-            ep_len += real
-            done = terminated | truncated
-            rebuilt = getattr(runner.env, "restarted", None)
-            if rebuilt:  # sub-envs rebuilt by SyncVectorEnv: their episodes are cut, not reported
-                ep_return[rebuilt], ep_len[rebuilt] = 0.0, 0
-                bufs.reset_state(1, np.isin(np.arange(N), rebuilt))
-                done = done & ~np.isin(np.arange(N), rebuilt)
-            for n in np.flatnonzero(done & (finished < quota)):
-                returns.append(float(ep_return[n]))
-                lens.append(int(ep_len[n]))
-                finished[n] += 1
-            ep_return[done], ep_len[done] = 0.0, 0
+        while tally.running():
+            env_actions = _eval_actions(runner, bufs, explore, random_actions)
+            obs, reward, done, rebuilt = _eval_env_step(runner, tally, bufs, env_actions)
+            done = tally.step(reward, done, runner._same_step, rebuilt)
             tree_write(bufs.obs, 0, obs)
             if runner._stateful:
                 tree_write(bufs.state, 0, copy_row(bufs.state, 1))
-                bufs.reset_state(0, done if runner._same_step else done | prev_done)
-            prev_done = done.copy()
-    return {"episode_returns": np.asarray(returns, dtype=np.float64), "episode_lens": np.asarray(lens)}
+                bufs.reset_state(0, done if runner._same_step else done | tally.prev_done)
+            tally.prev_done = done.copy()
+    return tally.results()

@@ -22,11 +22,13 @@ from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
 from tripod.core.rl_module.validation import ModuleOutputError
 from tripod.data.batch import tree_map
+from tripod.env.action_sampler import ActionSampler
 from tripod.env.buffers import SampleBuffers, alloc_for_space, finished_episodes, tree_write
 from tripod.env.env_checks import BoundsCheck, EnvAPIError, check_vector_obs
 from tripod.env.env_creation import env_name, make_vector_env
 from tripod.env.env_runner import EnvRunner
 from tripod.env.module_outputs import OutputPlan
+from tripod.env.runner_config import merge_settings
 from tripod.env.runner_helpers import (
     EnvError,
     assemble_batch,
@@ -50,20 +52,35 @@ logger = logging.getLogger(__name__)
 #: Vector steps per ``sample()`` call when neither the call nor the runner says otherwise.
 DEFAULT_ROLLOUT_FRAGMENT_LENGTH = 200
 
+_DEFAULTS = {"num_envs": 1, "vectorize_mode": "auto", "restart_failed_sub_environments": False}
+
 
 class SingleAgentEnvRunner(EnvRunner):
     """Samples a gymnasium vector env with an inference-only copy of an RL module.
 
+    Two ways to build one: from keyword arguments,
+    ``SingleAgentEnvRunner("CartPole-v1", module_spec=spec, num_envs=8, seed=0)``, or
+    as in RLlib from an algorithm config, ``SingleAgentEnvRunner(config=cfg)``, which
+    reads ``env``, ``env_config``, ``num_envs_per_env_runner``,
+    ``rollout_fragment_length`` (``"auto"`` as the algorithm resolves it),
+    ``vectorize_mode``, ``restart_failed_sub_environments``, ``seed`` and the module
+    spec (``rl_module_spec`` completed with ``config.algo_class``'s default module
+    class and model_config). Arguments passed with ``config`` (not ``None``) override
+    the config's; RLlib's ``num_workers``, ``tune_trial_id`` and ``spaces`` keywords
+    are accepted and ignored.
+
     Args:
         env: An env specifier: registered name, gymnasium id, env class or creator
             function (see :mod:`tripod.env.env_creation`).
+        config: An :class:`~tripod.algorithms.algorithm_config.AlgorithmConfig` to read
+            the settings from (see above).
         env_config: Passed to the env creator.
         module_spec: Spec of the module to sample with; built with
             ``inference_only=True`` and the env's single observation/action spaces
             where the spec leaves them ``None``.
         module: An already built module to use instead of ``module_spec``.
-        num_envs: Sub-environments in the vector env.
-        vectorize_mode: ``"auto"``, ``"sync"``, ``"async"`` or ``"vector"``, see
+        num_envs: Sub-environments in the vector env (default 1).
+        vectorize_mode: ``"auto"`` (default), ``"sync"``, ``"async"`` or ``"vector"``, see
             :func:`~tripod.env.env_creation.make_vector_env`.
         rollout_fragment_length: Vector steps per ``sample()`` call by default
             (default :data:`DEFAULT_ROLLOUT_FRAGMENT_LENGTH`).
@@ -78,11 +95,16 @@ class SingleAgentEnvRunner(EnvRunner):
         global_rng: A scope to use instead of the runner's own (an algorithm hands its
             runner and learner one scope, entered once per iteration).
         restart_failed_sub_environments: When the env raises, recreate it and keep
-            sampling (the interrupted episodes are cut) instead of raising.
+            sampling (the interrupted episodes are cut) instead of raising (default False).
         clip_actions: Clip Box actions to the space's bounds before stepping the env
             (the batch keeps the unclipped actions).
         validate_module_outputs: Check the first output of each structure the module
             returns (shapes, dtypes, NaN, action ranges) with a clear error.
+
+    Attributes:
+        action_sampler: The :class:`~tripod.env.action_sampler.ActionSampler` that draws
+            actions from the module's ``action_dist_inputs`` (shared design with the
+            multi-agent runner).
 
     For small networks, ``torch.set_num_threads(1)`` in the sampling process is
     usually fastest; the runner does not change torch's thread count.
@@ -90,19 +112,51 @@ class SingleAgentEnvRunner(EnvRunner):
 
     def __init__(
         self,
+        env: Any = None,
+        *,
+        config: Any = None,
+        env_config: Mapping[str, Any] | None = None,
+        module_spec: RLModuleSpec | None = None,
+        module: RLModule | None = None,
+        num_envs: int | None = None,
+        vectorize_mode: str | None = None,
+        rollout_fragment_length: int | None = None,
+        seed: int | None = None,
+        worker_index: int = 0,
+        restart_failed_sub_environments: bool | None = None,
+        clip_actions: bool = True,
+        validate_module_outputs: bool = True,
+        global_rng: GlobalRNGScope | None = None,
+        **kwargs: Any,
+    ) -> None:
+        given = {
+            "env": env, "env_config": env_config, "module_spec": module_spec, "module": module,
+            "num_envs": num_envs, "vectorize_mode": vectorize_mode,
+            "rollout_fragment_length": rollout_fragment_length, "seed": seed,
+            "restart_failed_sub_environments": restart_failed_sub_environments,
+        }  # fmt: skip
+        settings = merge_settings(type(self).__name__, config, given, kwargs, _DEFAULTS)
+        self.config = config
+        self._setup(
+            **settings, worker_index=worker_index, clip_actions=clip_actions,
+            validate_module_outputs=validate_module_outputs, global_rng=global_rng,
+        )  # fmt: skip
+
+    def _setup(
+        self,
         env: Any,
         *,
         env_config: Mapping[str, Any] | None = None,
         module_spec: RLModuleSpec | None = None,
         module: RLModule | None = None,
-        num_envs: int = 1,
-        vectorize_mode: str = "auto",
+        num_envs: int,
+        vectorize_mode: str,
         rollout_fragment_length: int | None = None,
         seed: int | None = None,
-        worker_index: int = 0,
-        restart_failed_sub_environments: bool = False,
-        clip_actions: bool = True,
-        validate_module_outputs: bool = True,
+        worker_index: int,
+        restart_failed_sub_environments: bool,
+        clip_actions: bool,
+        validate_module_outputs: bool,
         global_rng: GlobalRNGScope | None = None,
     ) -> None:
         fragment = (
@@ -124,6 +178,7 @@ class SingleAgentEnvRunner(EnvRunner):
         self._initial_state = self.module.get_initial_state() if self._stateful else None
 
         self._rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
+        self.action_sampler = ActionSampler(self._rng)
         self._reset_seed = None if seed is None else int(seed) + 1000 * self.worker_index
         self._bufs: SampleBuffers | None = None
         self._eval_bufs: SampleBuffers | None = None
@@ -152,6 +207,16 @@ class SingleAgentEnvRunner(EnvRunner):
 
     def _owned_spaces(self) -> list[gym.Space]:
         return [self.env.action_space]
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """The generators' states (see :class:`~tripod.env.env_runner.EnvRunner`) plus ``"gumbel"``:
+        the sampler's noise drawn but not used yet."""
+        return {**super().get_rng_state(), "gumbel": self.action_sampler.get_state()}
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_rng_state` returned."""
+        super().set_rng_state(state)
+        self.action_sampler.set_state(state.get("gumbel", {}))
 
     # ------------------------------------------------------------------ the env
     def _make_env(self) -> gym.vector.VectorEnv:
@@ -302,7 +367,7 @@ class SingleAgentEnvRunner(EnvRunner):
         if self._bufs is None or self._bufs.num_steps != num_steps:
             self._bufs = SampleBuffers(
                 num_steps, self.num_envs, self.observation_space, self.action_space,
-                initial_state=self._initial_state, rng=self._rng,
+                initial_state=self._initial_state,
             )  # fmt: skip
         return self._bufs
 
@@ -312,7 +377,8 @@ class SingleAgentEnvRunner(EnvRunner):
         if plan is None:
             plan = OutputPlan(
                 self.module, output, explore=explore, num_envs=self.num_envs, action_space=self.action_space,
-                stateful=self._stateful, clip_actions=self.clip_actions, validate=self.validate_module_outputs,
+                stateful=self._stateful, clip_actions=self.clip_actions, sampler=self.action_sampler,
+                validate=self.validate_module_outputs,
             )  # fmt: skip
             if key is not None:
                 self._plans[explore][key] = plan
@@ -356,9 +422,8 @@ class SingleAgentEnvRunner(EnvRunner):
         self, bufs: SampleBuffers, explore: bool, random_actions: bool, final_obs: dict, cut_rows: list
     ) -> set[OutputPlan]:
         """The hot loop: one forward and one env step per row; returns the output plans used."""
-        module = self.module
-        forward = module.forward_exploration if explore else module.forward_inference
-        obs_rows, obs_buf, array_obs = bufs.obs_rows, bufs.obs, bufs.array_obs
+        forward = self.module.forward_exploration if explore else self.module.forward_inference
+        obs_buf, array_obs = bufs.obs, bufs.array_obs
         obs_shape, obs_dtype = (obs_buf.shape[1:], obs_buf.dtype) if array_obs else (None, None)
         rewards, terms, truncs = bufs.rewards, bufs.terminateds, bufs.truncateds
         stateful, same_step = self._stateful, self._same_step
@@ -371,20 +436,7 @@ class SingleAgentEnvRunner(EnvRunner):
                 if random_actions:
                     env_actions = random_row(self.env.action_space, bufs, t)
                 else:
-                    batch = {Columns.OBS: obs_rows[t]}
-                    if stateful:
-                        batch[Columns.STATE_IN] = bufs.state_rows[t]
-                    try:
-                        output = forward(batch)
-                        plan = self._plan(output, explore)
-                        env_actions = plan.apply(output, t, bufs)
-                    except ModuleOutputError:
-                        raise
-                    except Exception:  # NaN observations often make the module fail first
-                        check_finite_step(
-                            self.env_name, copy_row(obs_buf, t), None, self._vector_steps + t - 1
-                        )
-                        raise
+                    env_actions, plan = self._act(forward, bufs, t, explore)
                     if plan is not last_plan:
                         plans_used.add(plan)
                         last_plan = plan
@@ -393,12 +445,7 @@ class SingleAgentEnvRunner(EnvRunner):
                 except EnvAPIError:
                     raise  # the env breaks gymnasium's API: a restart would not help
                 except Exception as exc:
-                    obs = self._env_failure(exc, self._vector_steps + t)
-                    tree_write(obs_buf, t + 1, obs)
-                    rewards[t], terms[t], truncs[t] = 0.0, False, True
-                    cut_rows.append((t, slice(None)))
-                    prev_done[:] = False
-                    bufs.reset_state(t + 1, np.ones(self.num_envs, dtype=bool))
+                    self._restart_in_round(exc, bufs, t, cut_rows, prev_done)
                     continue
                 if array_obs:
                     if type(obs) is not np.ndarray or obs.shape != obs_shape or obs.dtype is not obs_dtype:
@@ -415,12 +462,43 @@ class SingleAgentEnvRunner(EnvRunner):
                     for n in np.flatnonzero(infos["_final_obs"]):
                         final_obs[(t, int(n))] = tree_map(np.array, infos["final_obs"][n])
                 if stateful:
-                    done = terminated | truncated
-                    reset = done if same_step else done | prev_done
-                    prev_done[:] = done
-                    if reset.any():
-                        bufs.reset_state(t + 1, reset)
+                    self._reset_finished_states(bufs, t, terminated | truncated, prev_done)
         return plans_used
+
+    def _act(self, forward: Any, bufs: SampleBuffers, t: int, explore: bool) -> tuple[Any, OutputPlan]:
+        """One forward on row ``t``: ``(env actions, output plan)``; the batch row is filled."""
+        batch = {Columns.OBS: bufs.obs_rows[t]}
+        if self._stateful:
+            batch[Columns.STATE_IN] = bufs.state_rows[t]
+        try:
+            output = forward(batch)
+            plan = self._plan(output, explore)
+            return plan.apply(output, t, bufs), plan
+        except ModuleOutputError:
+            raise
+        except Exception:  # NaN observations often make the module fail first
+            check_finite_step(self.env_name, copy_row(bufs.obs, t), None, self._vector_steps + t - 1)
+            raise
+
+    def _restart_in_round(
+        self, exc: Exception, bufs: SampleBuffers, t: int, cut_rows: list, prev_done: np.ndarray
+    ) -> None:
+        """The env raised in step ``t``: restart it (or raise) and cut every sub-env's episode at row ``t``."""
+        obs = self._env_failure(exc, self._vector_steps + t)
+        tree_write(bufs.obs, t + 1, obs)
+        bufs.rewards[t], bufs.terminateds[t], bufs.truncateds[t] = 0.0, False, True
+        cut_rows.append((t, slice(None)))
+        prev_done[:] = False
+        bufs.reset_state(t + 1, np.ones(self.num_envs, dtype=bool))
+
+    def _reset_finished_states(
+        self, bufs: SampleBuffers, t: int, done: np.ndarray, prev_done: np.ndarray
+    ) -> None:
+        """Recurrent state of row ``t + 1``: initial for sub-envs whose episode starts there."""
+        reset = done if self._same_step else done | prev_done
+        prev_done[:] = done
+        if reset.any():
+            bufs.reset_state(t + 1, reset)
 
     # ------------------------------------------------------------------ metrics
     def _new_metrics(self) -> None:

@@ -31,14 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tripod.io.checkpoint import (
-    CheckpointError,
-    ClassImportError,
-    _existing_dir,
-    import_class,
-    read_json,
-    write_json,
-)
+from tripod.io.atomic_write import write_json
+from tripod.io.checkpoint_files import CheckpointError, existing_dir, read_json
+from tripod.io.class_import import ClassImportError, import_class
 
 __all__ = [
     "MANIFEST_FILE",
@@ -449,6 +444,6 @@ def check_checkpoint(directory: str | os.PathLike) -> bool:
     Raises:
         CheckpointError: The directory is missing, holds a link or special file, or a file is damaged.
     """
-    path: Path = _existing_dir(directory)
+    path: Path = existing_dir(directory)
     check_tree(path)
     return verify_manifest(path)

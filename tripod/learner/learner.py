@@ -17,14 +17,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from tripod.algorithms.algorithm_config import schedule_value
 from tripod.core.columns import Columns
 from tripod.core.rl_module.multi_rl_module import MultiRLModule
 from tripod.core.rl_module.rl_module import ModuleID
+from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 from tripod.core.rl_module.validation import OutputValidator
 from tripod.data.batch import batch_size, index_batch, to_torch
 from tripod.io.seeding import LEARNER_STREAM, GlobalRNGScope, torch_generator
 from tripod.learner.optim import Adam
+from tripod.learner.schedules import schedule_value
 
 POLICY_LOSS = "policy_loss"
 VF_LOSS = "vf_loss"
@@ -82,6 +83,7 @@ class Learner:
         self._stats: dict[ModuleID, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         self.num_updates = 0
         self.num_env_steps_trained = 0
+        self._weight_sources: tuple[tuple, dict] | None = None  # see _inference_weight_sources()
         seed = getattr(config, "seed", None)
         self.global_rng = global_rng or GlobalRNGScope(seed, LEARNER_STREAM, device=self.device)
         self.shuffle_generator = torch_generator(seed, LEARNER_STREAM, 1, device=self.device)
@@ -274,5 +276,42 @@ class Learner:
         """Restore :meth:`get_extra_state`."""
 
     def get_weights(self, inference_only: bool = True) -> dict[ModuleID, Any]:
-        """Weights for env runners (inference-only parts by default)."""
-        return self.module.get_state(inference_only=inference_only)
+        """Weights for env runners (inference-only parts by default), as numpy copies.
+
+        Same result as ``module.get_state(inference_only=...)``; for torch modules that keep
+        RLlib's ``get_state`` the parameter list is looked up once, so that sending weights
+        after every update round costs microseconds.
+        """
+        if not inference_only:
+            return self.module.get_state()
+        sources = self._inference_weight_sources()
+        return {
+            mid: self.module[mid].get_state(inference_only=True)
+            if named is None
+            else {name: tensor.detach().cpu().numpy().copy() for name, tensor in named.items()}
+            for mid, named in sources.items()
+        }
+
+    def _inference_weight_sources(self) -> dict[ModuleID, dict[str, torch.Tensor] | None]:
+        """``{module_id: {name: tensor}}`` of the inference-only weights (None: ask the module each time)."""
+        key = tuple((mid, id(self.module[mid])) for mid in self.module)
+        if self._weight_sources is not None and self._weight_sources[0] == key:
+            return self._weight_sources[1]
+        sources: dict[ModuleID, dict[str, torch.Tensor] | None] = {}
+        for mid in self.module:
+            sub = self.module[mid]
+            if type(sub).get_state is not TorchRLModule.get_state:
+                sources[mid] = None
+                continue
+            tensors = sub.state_dict()
+            sources[mid] = {name: tensors[name] for name in sub.get_state(inference_only=True)}
+        self._weight_sources = (key, sources)
+        return sources
+
+    def set_module_weights(self, weights: Mapping[ModuleID, Any]) -> None:
+        """Load ``{module_id: weights}`` into the trained modules (modules not named keep theirs)."""
+        self.module.set_state(weights)
+
+    def get_module(self, module_id: ModuleID | None = None) -> Any:
+        """The module ``module_id`` this learner trains (None: the whole MultiRLModule)."""
+        return self.module if module_id is None else self.module[module_id]

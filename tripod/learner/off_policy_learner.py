@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from tripod.algorithms.algorithm_config import schedule_value
 from tripod.core.columns import Columns
 from tripod.core.rl_module.apis import TargetNetworkAPI
 from tripod.core.rl_module.rl_module import ModuleID
 from tripod.data.batch import tree_map
 from tripod.learner.learner import Learner
 from tripod.learner.optimizer_group import OptimizerGroup
+from tripod.learner.schedules import schedule_value
 
 __all__ = ["OffPolicyLearner", "TDTargetError"]
 

@@ -3,42 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
-from tripod.algorithms.algorithm_config import NotProvided, schedule_value
+from tripod.algorithms.algorithm_config import NotProvided
+from tripod.algorithms.config_checks import BOOL, one_of, schedule, setting
 from tripod.algorithms.dqn.default_dqn_rl_module import DefaultDQNTorchRLModule
 from tripod.algorithms.dqn.dqn_learner import DQNLearner
 from tripod.algorithms.off_policy import OffPolicyAlgorithm
-from tripod.algorithms.off_policy_config import OffPolicyConfig, is_schedule
+from tripod.algorithms.off_policy_config import OffPolicyConfig
+from tripod.learner.schedules import schedule_value
 
 
-def _is_probability_schedule(value: Any) -> bool:
-    if not is_schedule(value):
-        return False
-    return all(p[1] <= 1 for p in value) if isinstance(value, list | tuple) else value <= 1
+def _training(default: Any, check: Any, doc: str) -> Any:
+    return setting(default, check=check, doc=doc, method="training")
 
 
 @dataclasses.dataclass
 class DQNConfig(OffPolicyConfig):
-    """Deep Q-Network settings (discrete actions).
-
-    Args (via ``.training(...)``, besides the off-policy and common ones):
-        double_q: Pick the next action with the online network and evaluate it
-            with the target network (van Hasselt et al. 2016).
-        dueling: The default module's dueling heads ``Q = V + A - mean(A)``.
-        epsilon: Exploration probability: a number or a schedule over env steps,
-            ``[[0, 1.0], [10_000, 0.05]]`` (linear in between, then constant).
-        td_error_loss_fn: ``"huber"`` (Huber loss, delta 1) or ``"mse"`` (½ squared error).
+    """Deep Q-Network settings (discrete actions; each declaration below says what it does).
 
     Defaults otherwise follow RLlib: lr 5e-4, batch 32, buffer 50k, hard target
     updates (``tau=1``) every 500 env steps, learning after 1000 steps, and one
     update per 4 sampled steps (``training_intensity=0.25``).
     """
 
-    double_q: bool = True
-    dueling: bool = True
-    epsilon: float | list = dataclasses.field(default_factory=lambda: [[0, 1.0], [10_000, 0.05]])
-    td_error_loss_fn: str = "huber"
+    double_q: bool = _training(
+        True,
+        BOOL,
+        "pick the next action with the online network and evaluate it with the target network (van Hasselt "
+        "et al. 2016)",
+    )
+    dueling: bool = _training(True, BOOL, "the default module's dueling heads `Q = V + A - mean(A)`")
+    epsilon: float | list = _training(
+        [[0, 1.0], [10_000, 0.05]],
+        schedule(0.0, maximum=1.0, text="a probability in [0, 1] or a schedule [[env_step, epsilon], ...]"),
+        "exploration probability: a number or a schedule over env steps (linear in between, then constant)",
+    )
+    td_error_loss_fn: str = _training(
+        "huber", one_of("huber", "mse"), '`"huber"` (Huber loss, delta 1) or `"mse"` (½ squared error)'
+    )
     lr: Any = 5e-4
     grad_clip: float | None = 10.0
     train_batch_size_per_learner: int = 32
@@ -46,16 +49,6 @@ class DQNConfig(OffPolicyConfig):
     target_network_update_freq: int = 500
     tau: float = 1.0
     training_intensity: float = 0.25
-
-    _CHECKS: ClassVar[dict] = {
-        "double_q": (lambda v: isinstance(v, bool), "True or False"),
-        "dueling": (lambda v: isinstance(v, bool), "True or False"),
-        "epsilon": (
-            _is_probability_schedule,
-            "a probability in [0, 1] or a schedule [[env_step, epsilon], ...]",
-        ),
-        "td_error_loss_fn": (lambda v: v in ("huber", "mse"), "'huber' or 'mse'"),
-    }
 
     def training(
         self,
@@ -68,9 +61,7 @@ class DQNConfig(OffPolicyConfig):
     ) -> DQNConfig:
         """DQN's settings plus those of :meth:`OffPolicyConfig.training`."""
         super().training(**common)
-        return self._set(
-            double_q=double_q, dueling=dueling, epsilon=epsilon, td_error_loss_fn=td_error_loss_fn
-        )
+        return self._fluent("training", locals())
 
 
 class DQN(OffPolicyAlgorithm):
@@ -90,11 +81,10 @@ class DQN(OffPolicyAlgorithm):
         """The exploration probability at the current env step."""
         return schedule_value(self.config.epsilon, self.num_env_steps_sampled_lifetime)
 
-    def before_sample(self) -> None:
-        # The runner's module reads this attribute in _forward_exploration.
-        module = getattr(self.env_runner, "module", None)
-        if module is not None:
-            module.epsilon = self.current_epsilon()
+    def exploration_values(self) -> dict[str, Any]:
+        """``{"epsilon": current_epsilon()}``, sent to the env runners with the weights (their modules
+        read ``epsilon`` in ``forward_exploration``)."""
+        return {"epsilon": self.current_epsilon()}
 
     def exploration_metrics(self) -> dict[str, float]:
         return {**super().exploration_metrics(), "epsilon": self.current_epsilon()}

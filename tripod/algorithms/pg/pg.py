@@ -3,40 +3,40 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided, _is_number
+from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from tripod.algorithms.config_checks import BOOL, number, optional, setting
 from tripod.algorithms.pg.pg_learner import PGLearner
 from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 
 
+def _training(default: Any, check: Any, doc: str) -> Any:
+    return setting(default, check=check, doc=doc, method="training")
+
+
 @dataclasses.dataclass
 class PGConfig(AlgorithmConfig):
-    """REINFORCE settings.
+    """REINFORCE settings (each declaration below says what it does).
 
-    Args (via ``.training(...)``, besides the common ones):
-        use_baseline: Subtract a learned V(s) (needs ``ValueFunctionAPI``). None:
-            use one exactly when the module has a value function.
-        entropy_coeff, vf_loss_coeff: Loss weights.
-        normalize_advantages: Standardise returns/advantages per batch.
+    PG changes common defaults: ``lr=1e-3``, ``train_batch_size_per_learner=2000``,
+    ``minibatch_size=None`` (one gradient step on the whole batch), ``num_epochs=1``.
     """
 
-    use_baseline: bool | None = None
-    entropy_coeff: float = 0.0
-    vf_loss_coeff: float = 0.5
-    normalize_advantages: bool = True
+    use_baseline: bool | None = _training(
+        None,
+        optional(BOOL),
+        "subtract a learned V(s) (needs `ValueFunctionAPI`); `None`: exactly when the module has a value "
+        "function (the default module has one)",
+    )
+    entropy_coeff: float = _training(0.0, number(0), "weight of the entropy bonus")
+    vf_loss_coeff: float = _training(0.5, number(0), "weight of the baseline's value loss")
+    normalize_advantages: bool = _training(True, BOOL, "standardise returns (or advantages) over each batch")
     lr: Any = 1e-3
     minibatch_size: int | None = None
     num_epochs: int = 1
     train_batch_size_per_learner: int = 2000
-
-    _CHECKS: ClassVar[dict] = {
-        "use_baseline": (lambda v: v is None or isinstance(v, bool), "None, True or False"),
-        "entropy_coeff": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        "vf_loss_coeff": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        "normalize_advantages": (lambda v: isinstance(v, bool), "True or False"),
-    }
 
     def training(
         self,
@@ -49,12 +49,7 @@ class PGConfig(AlgorithmConfig):
     ) -> PGConfig:
         """PG's settings plus the common ones of :meth:`AlgorithmConfig.training`."""
         super().training(**common)
-        return self._set(
-            use_baseline=use_baseline,
-            entropy_coeff=entropy_coeff,
-            vf_loss_coeff=vf_loss_coeff,
-            normalize_advantages=normalize_advantages,
-        )
+        return self._fluent("training", locals())
 
 
 class PG(Algorithm):

@@ -3,54 +3,54 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
 from tripod.algorithms.algorithm import Algorithm
-from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided, _is_number
+from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from tripod.algorithms.config_checks import BOOL, number, optional, setting
 from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 from tripod.algorithms.ppo.ppo_learner import PPOLearner
 
 
+def _training(default: Any, check: Any, doc: str) -> Any:
+    return setting(default, check=check, doc=doc, method="training")
+
+
 @dataclasses.dataclass
 class PPOConfig(AlgorithmConfig):
-    """Proximal Policy Optimization settings.
+    """Proximal Policy Optimization settings (each declaration below says what it does).
 
-    Args (via ``.training(...)``, besides the common ones):
-        lambda_: GAE lambda.
-        use_critic: Learn a value function (needs ``ValueFunctionAPI``); False uses
-            plain discounted returns as advantages.
-        clip_param: PPO clip range of the probability ratio.
-        vf_clip_param: Clamp of the squared value error (None: no clamp).
-        vf_loss_coeff, entropy_coeff: Loss weights.
-        use_kl_loss, kl_coeff, kl_target: Adaptive KL penalty.
-        normalize_advantages: Standardise advantages per batch.
+    PPO changes two common defaults: ``num_epochs=10`` and ``grad_clip=0.5``.
     """
 
-    lambda_: float = 0.95
-    use_critic: bool = True
-    clip_param: float = 0.2
-    vf_clip_param: float | None = None
-    vf_loss_coeff: float = 0.5
-    entropy_coeff: float = 0.0
-    use_kl_loss: bool = False
-    kl_coeff: float = 0.2
-    kl_target: float = 0.01
-    normalize_advantages: bool = True
+    lambda_: float = _training(0.95, number(0, 1), "GAE λ: 1 is Monte-Carlo returns, 0 one-step TD")
+    use_critic: bool = _training(
+        True,
+        BOOL,
+        "learn a value function and use GAE; needs a module with `ValueFunctionAPI`. `False`: advantages are "
+        "plain discounted returns",
+    )
+    clip_param: float = _training(
+        0.2, number(0, low_open=True), "the clip range ε of the probability ratio in the surrogate objective"
+    )
+    vf_clip_param: float | None = _training(
+        None,
+        optional(number(0, low_open=True)),
+        "clamp each squared value error at this value (`None`: no clamp)",
+    )
+    vf_loss_coeff: float = _training(0.5, number(0), "weight of the value loss")
+    entropy_coeff: float = _training(0.0, number(0), "weight of the entropy bonus")
+    use_kl_loss: bool = _training(False, BOOL, "add `kl_coeff * KL(old ‖ new)` to the loss")
+    kl_coeff: float = _training(
+        0.2,
+        number(0),
+        "initial KL coefficient; adapted after each update (×1.5 when the KL exceeds 2 × `kl_target`, ×0.5 when "
+        "it is below ½ × `kl_target`)",
+    )
+    kl_target: float = _training(0.01, number(0, low_open=True), "the KL the adaptation aims at")
+    normalize_advantages: bool = _training(True, BOOL, "standardise advantages over each sampled batch")
     num_epochs: int = 10
     grad_clip: float | None = 0.5
-
-    _CHECKS: ClassVar[dict] = {
-        "lambda_": (lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]"),
-        "use_critic": (lambda v: isinstance(v, bool), "True or False"),
-        "clip_param": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-        "vf_clip_param": (lambda v: v is None or (_is_number(v) and v > 0), "None or a number > 0"),
-        "vf_loss_coeff": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        "entropy_coeff": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        "use_kl_loss": (lambda v: isinstance(v, bool), "True or False"),
-        "kl_coeff": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        "kl_target": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-        "normalize_advantages": (lambda v: isinstance(v, bool), "True or False"),
-    }
 
     def training(
         self,
@@ -69,18 +69,7 @@ class PPOConfig(AlgorithmConfig):
     ) -> PPOConfig:
         """PPO's settings plus the common ones of :meth:`AlgorithmConfig.training`."""
         super().training(**common)
-        return self._set(
-            lambda_=lambda_,
-            use_critic=use_critic,
-            clip_param=clip_param,
-            vf_clip_param=vf_clip_param,
-            vf_loss_coeff=vf_loss_coeff,
-            entropy_coeff=entropy_coeff,
-            use_kl_loss=use_kl_loss,
-            kl_coeff=kl_coeff,
-            kl_target=kl_target,
-            normalize_advantages=normalize_advantages,
-        )
+        return self._fluent("training", locals())
 
 
 class PPO(Algorithm):

@@ -3,57 +3,48 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
-from tripod.algorithms.algorithm_config import NotProvided, _is_number
+from tripod.algorithms.algorithm_config import NotProvided
+from tripod.algorithms.config_checks import BOOL, Check, is_number, number, optional, schedule, setting
 from tripod.algorithms.off_policy import OffPolicyAlgorithm
-from tripod.algorithms.off_policy_config import OffPolicyConfig, is_schedule
+from tripod.algorithms.off_policy_config import OffPolicyConfig
 from tripod.algorithms.sac.default_sac_rl_module import DefaultSACTorchRLModule
 from tripod.algorithms.sac.sac_learner import SACLearner
 
-_LR_HELP = "a number > 0 or a schedule [[env_step, lr], ...]"
+_LR = schedule(1e-12, text="a number > 0 or a schedule [[env_step, lr], ...]")
+
+
+def _training(default: Any, check: Any, doc: str) -> Any:
+    return setting(default, check=check, doc=doc, method="training")
 
 
 @dataclasses.dataclass
 class SACConfig(OffPolicyConfig):
-    """Soft Actor-Critic settings (continuous Box actions).
-
-    Args (via ``.training(...)``, besides the off-policy and common ones):
-        twin_q: Two critics, the smaller value used in targets and the actor loss.
-        initial_alpha: Starting entropy temperature ``alpha``.
-        target_entropy: ``"auto"`` (``-prod(action_shape)``) or a number; alpha is
-            tuned so that the policy's entropy approaches it.
-        actor_lr, critic_lr, alpha_lr: Learning rates (numbers or schedules) of the
-            policy, the critics and ``log(alpha)``. ``lr`` is not used by SAC.
+    """Soft Actor-Critic settings (continuous Box actions; each declaration below says what it does).
 
     Until ``num_steps_sampled_before_learning_starts`` steps were sampled, actions
     are drawn uniformly from the action space. Targets are Polyak-averaged with
     ``tau`` after every update (``target_network_update_freq=0``).
     """
 
-    twin_q: bool = True
-    initial_alpha: float = 1.0
-    target_entropy: str | float = "auto"
-    actor_lr: Any = 3e-4
-    critic_lr: Any = 3e-4
-    alpha_lr: Any = 3e-4
-    lr: Any = None
+    twin_q: bool = _training(True, BOOL, "two critics, the smaller value used in targets and the actor loss")
+    initial_alpha: float = _training(1.0, number(0, low_open=True), "starting entropy temperature α")
+    target_entropy: str | float = _training(
+        "auto",
+        Check(lambda v: v == "auto" or is_number(v), "'auto' or a number"),
+        '`"auto"` (`-prod(action_shape)`) or a number; α is tuned so that the policy\'s entropy approaches it',
+    )
+    actor_lr: Any = _training(3e-4, _LR, "learning rate of the policy (a number or a schedule)")
+    critic_lr: Any = _training(3e-4, _LR, "learning rate of the critics (a number or a schedule)")
+    alpha_lr: Any = _training(3e-4, _LR, "learning rate of log(α) (a number or a schedule)")
+    lr: Any = _training(
+        None,
+        optional(schedule(0.0, text="a number >= 0 or a schedule [[env_step, lr], ...]")),
+        "not used by SAC, which has `actor_lr`, `critic_lr` and `alpha_lr` (`None`, as in RLlib)",
+    )
     replay_buffer_capacity: int = 1_000_000
     num_steps_sampled_before_learning_starts: int = 1500
-
-    _CHECKS: ClassVar[dict] = {
-        "twin_q": (lambda v: isinstance(v, bool), "True or False"),
-        "initial_alpha": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-        "target_entropy": (lambda v: v == "auto" or _is_number(v), "'auto' or a number"),
-        "actor_lr": (lambda v: is_schedule(v, 1e-12), _LR_HELP),
-        "critic_lr": (lambda v: is_schedule(v, 1e-12), _LR_HELP),
-        "alpha_lr": (lambda v: is_schedule(v, 1e-12), _LR_HELP),
-    }
-
-    def _check_field(self, name: str) -> None:
-        if name == "lr" and self.lr is None:  # SAC has per-network rates (RLlib sets lr=None too)
-            return
-        super()._check_field(name)
 
     def training(
         self,
@@ -68,14 +59,7 @@ class SACConfig(OffPolicyConfig):
     ) -> SACConfig:
         """SAC's settings plus those of :meth:`OffPolicyConfig.training`."""
         super().training(**common)
-        return self._set(
-            twin_q=twin_q,
-            initial_alpha=initial_alpha,
-            target_entropy=target_entropy,
-            actor_lr=actor_lr,
-            critic_lr=critic_lr,
-            alpha_lr=alpha_lr,
-        )
+        return self._fluent("training", locals())
 
 
 class SAC(OffPolicyAlgorithm):

@@ -118,6 +118,46 @@ def _same_pad(n: int, k: int, s: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _conv_stack(
+    shape: tuple[int, int, int], conv_filters: Sequence[Sequence], act_cls: type[nn.Module]
+) -> tuple[list[nn.Module], list[list], tuple[int, int, int]]:
+    """The layers for ``conv_filters`` on ``(H, W, C)`` images, the resolved filters and the output ``(C, H, W)``."""
+    height, width, _ = shape
+    layers: list[nn.Module] = []
+    resolved: list[list] = []
+    h, w, c = shape
+    n = len(conv_filters)
+    for i, entry in enumerate(conv_filters):
+        out_ch, kernel, stride, padding = parse_conv_filter(entry, i, is_last=i == n - 1)
+        new_h = _out_size(h, kernel[0], stride[0], padding)
+        new_w = _out_size(w, kernel[1], stride[1], padding)
+        if new_h <= 0 or new_w <= 0:
+            raise ValueError(
+                f"conv_filters[{i}] = {list(entry)!r} does not fit its {h}x{w} input "
+                f"(image {height}x{width}, padding {padding!r}): the kernel is larger than the "
+                "padded input. Use smaller kernels or strides, 'same' padding, or set "
+                "`conv_filters` to a stack that suits this image size."
+            )
+        layers.extend(_conv_layer(c, out_ch, (h, w), kernel, stride, padding))
+        layers.append(act_cls())
+        resolved.append([out_ch, list(kernel), list(stride), padding])
+        h, w, c = new_h, new_w, out_ch
+    return layers, resolved, (c, h, w)
+
+
+def _conv_layer(
+    in_ch: int, out_ch: int, size: tuple[int, int], kernel: tuple, stride: tuple, padding: str | int
+) -> list[nn.Module]:
+    """One ``Conv2d``; TF-style "same" padding becomes a ``ZeroPad2d`` in front of it."""
+    if padding == "same":
+        top, bottom = _same_pad(size[0], kernel[0], stride[0])
+        left, right = _same_pad(size[1], kernel[1], stride[1])
+        pad = [nn.ZeroPad2d((left, right, top, bottom))] if top or bottom or left or right else []
+        return [*pad, nn.Conv2d(in_ch, out_ch, kernel, stride, padding=0)]
+    conv_pad = 0 if padding == "valid" else padding
+    return [nn.Conv2d(in_ch, out_ch, kernel, stride, padding=conv_pad)]
+
+
 class CNNEncoder(nn.Module):
     """Conv stack plus flatten for channel-last images ``[..., H, W, C]``.
 
@@ -167,35 +207,7 @@ class CNNEncoder(nn.Module):
             raise ValueError(
                 f"conv_filters must be a non-empty list of filter entries, got {conv_filters!r}."
             )
-        act_cls = get_activation(activation)
-
-        layers: list[nn.Module] = []
-        resolved: list[list] = []
-        h, w, c = height, width, channels
-        n = len(conv_filters)
-        for i, entry in enumerate(conv_filters):
-            out_ch, kernel, stride, padding = parse_conv_filter(entry, i, is_last=i == n - 1)
-            new_h = _out_size(h, kernel[0], stride[0], padding)
-            new_w = _out_size(w, kernel[1], stride[1], padding)
-            if new_h <= 0 or new_w <= 0:
-                raise ValueError(
-                    f"conv_filters[{i}] = {list(entry)!r} does not fit its {h}x{w} input "
-                    f"(image {height}x{width}, padding {padding!r}): the kernel is larger than the "
-                    "padded input. Use smaller kernels or strides, 'same' padding, or set "
-                    "`conv_filters` to a stack that suits this image size."
-                )
-            if padding == "same":
-                top, bottom = _same_pad(h, kernel[0], stride[0])
-                left, right = _same_pad(w, kernel[1], stride[1])
-                if top or bottom or left or right:
-                    layers.append(nn.ZeroPad2d((left, right, top, bottom)))
-                conv_pad = 0
-            else:
-                conv_pad = 0 if padding == "valid" else padding
-            layers.append(nn.Conv2d(c, out_ch, kernel, stride, padding=conv_pad))
-            layers.append(act_cls())
-            resolved.append([out_ch, list(kernel), list(stride), padding])
-            h, w, c = new_h, new_w, out_ch
+        layers, resolved, (c, h, w) = _conv_stack(shape, conv_filters, get_activation(activation))
         self.net = nn.Sequential(*layers)
         self.obs_shape = shape
         self.conv_filters = resolved

@@ -18,31 +18,15 @@ from tripod.core.networks.cnn import CNNEncoder, parse_conv_filter
 from tripod.core.networks.lstm import LSTMEncoder
 from tripod.core.networks.mlp import MLP, get_activation
 from tripod.core.networks.preprocessing import ObsFlattener
+from tripod.core.rl_module.default_model_config import DefaultModelConfig, model_config_dict, unsupported_keys
 
 __all__ = ["DEFAULT_MODEL_CONFIG", "Encoder", "build_encoder", "is_image_space", "resolve_model_config"]
 
-#: The ``model_config`` keys the default modules understand, with their defaults.
-#: Names and meanings follow RLlib's ``DefaultModelConfig``.
-DEFAULT_MODEL_CONFIG: dict[str, Any] = {
-    # Hidden layer sizes of the fully connected encoder (after the CNN for images).
-    "fcnet_hiddens": [256, 256],
-    "fcnet_activation": "tanh",
-    # [[out_channels, kernel, stride(, padding)], ...]; None: chosen from the image size.
-    "conv_filters": None,
-    "conv_activation": "relu",
-    # Wrap the encoder's output in an LSTM (observations then come as [B, T, ...]).
-    "use_lstm": False,
-    "lstm_cell_size": 256,
-    # Length of the training sequences for recurrent modules.
-    "max_seq_len": 20,
-    # One encoder for policy and value function (True) or two separate ones (False).
-    "vf_share_layers": False,
-    # Hidden layers of the policy/value heads on top of the encoder.
-    "head_fcnet_hiddens": [],
-    "head_fcnet_activation": "relu",
-    # Continuous actions: a state-independent, learned log std instead of a predicted one.
-    "free_log_std": False,
-}
+#: The ``model_config`` keys of the default modules, with their defaults: the fields of
+#: :class:`~tripod.core.rl_module.default_model_config.DefaultModelConfig` (RLlib's names),
+#: which declares them. Keys whose field says ``tripod=False`` may only keep their default.
+DEFAULT_MODEL_CONFIG: dict[str, Any] = dataclasses.asdict(DefaultModelConfig())
+_UNSUPPORTED: dict[str, Any] = unsupported_keys()
 
 
 def _is_int(v: object) -> bool:
@@ -99,15 +83,27 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "head_fcnet_activation": _check_activation,
     "free_log_std": _check_bool,
 }
-assert set(_CHECKS) == set(DEFAULT_MODEL_CONFIG)
+assert set(_CHECKS) == set(DEFAULT_MODEL_CONFIG) - set(_UNSUPPORTED)
+
+
+def _as_mapping(model_config: Any) -> Mapping[str, Any]:
+    if model_config is None:
+        return {}
+    if isinstance(model_config, DefaultModelConfig) or (
+        dataclasses.is_dataclass(model_config) and not isinstance(model_config, type)
+    ):
+        return model_config_dict(model_config)
+    if not isinstance(model_config, Mapping):
+        raise ValueError(f"model_config must be a dict, got {type(model_config).__name__}: {model_config!r}.")
+    return model_config
 
 
 def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Merge ``model_config`` over :data:`DEFAULT_MODEL_CONFIG` and validate it.
 
     Args:
-        model_config: a dict (or a dataclass instance) of overrides; ``None`` or
-            ``{}`` gives the defaults.
+        model_config: a dict, a :class:`DefaultModelConfig` (the fields it sets) or
+            another dataclass instance of overrides; ``None`` or ``{}`` gives the defaults.
 
     Returns:
         A new dict holding every default key (lists are copies, safe to modify).
@@ -118,20 +114,21 @@ def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[
             value of the wrong type or range (the message names the key, what it
             must be, and what was given).
     """
-    if model_config is None:
-        model_config = {}
-    elif dataclasses.is_dataclass(model_config) and not isinstance(model_config, type):
-        model_config = dataclasses.asdict(model_config)
-    if not isinstance(model_config, Mapping):
-        raise ValueError(f"model_config must be a dict, got {type(model_config).__name__}: {model_config!r}.")
+    model_config = _as_mapping(model_config)
     valid = list(DEFAULT_MODEL_CONFIG)
-    for key in model_config:
+    for key, value in model_config.items():
         if key not in DEFAULT_MODEL_CONFIG:
             close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
                 f"Unknown model_config key {key!r}.{hint} Valid keys: {', '.join(valid)}. "
                 "(A custom RLModule may read any keys of its own; this check is for the default modules.)"
+            )
+        if key in _UNSUPPORTED and value != _UNSUPPORTED[key]:
+            raise ValueError(
+                f"model_config[{key!r}] = {value!r}: tripod's default modules do not implement {key!r} (an "
+                f"RLlib DefaultModelConfig field); leave it at {_UNSUPPORTED[key]!r}, or write a custom RLModule "
+                "that reads it."
             )
     resolved = copy.deepcopy(DEFAULT_MODEL_CONFIG)
     resolved.update(copy.deepcopy(dict(model_config)))

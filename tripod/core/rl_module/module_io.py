@@ -4,6 +4,11 @@ A single-module checkpoint directory holds ``metadata.json`` (module class
 import path, spaces, model_config, versions) and ``module_state.safetensors``
 (+ ``module_state.json`` for non-array leaves). A MultiRLModule checkpoint
 holds ``metadata.json`` and one such directory per module id.
+
+This file sits below the module classes: ``RLModule.save_to_path`` / ``from_checkpoint`` and
+``MultiRLModuleSpec.build`` call it, so it imports none of them. A module says which kind of
+checkpoint it writes through its ``_checkpoint_kind`` class attribute, and loading builds
+through the classes the caller hands in (:class:`ModuleClasses`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import os
 import warnings
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tripod.io.checkpoint import (
@@ -31,6 +37,25 @@ KIND_MODULE = "rl_module"
 KIND_MULTI = "multi_rl_module"
 
 
+@dataclass(frozen=True)
+class ModuleClasses:
+    """The classes a module checkpoint is checked against and built with.
+
+    Args:
+        module_base: A recorded single-module class must subclass it (``RLModule``).
+        multi_module_base: A recorded multi-module class must subclass it (``MultiRLModule``).
+        spec: Builds a single module from its metadata (``RLModuleSpec``).
+    """
+
+    module_base: type
+    multi_module_base: type
+    spec: type
+
+
+def _is_multi(module: Any) -> bool:
+    return getattr(module, "_checkpoint_kind", KIND_MODULE) == KIND_MULTI
+
+
 def _check_json(model_config: dict, owner: str) -> dict:
     try:
         json.dumps(model_config)
@@ -43,12 +68,10 @@ def _check_json(model_config: dict, owner: str) -> dict:
 
 
 def _module_metadata(module) -> dict[str, Any]:
-    from tripod.core.rl_module.multi_rl_module import MultiRLModule
-
     name = type(module).__name__
     meta: dict[str, Any] = {"class": class_path(type(module))}
     meta.update(
-        kind=KIND_MULTI if isinstance(module, MultiRLModule) else KIND_MODULE,
+        kind=KIND_MULTI if _is_multi(module) else KIND_MODULE,
         observation_space=None
         if module.observation_space is None
         else space_to_dict(module.observation_space),
@@ -57,7 +80,7 @@ def _module_metadata(module) -> dict[str, Any]:
         learner_only=module.learner_only,
         model_config=_check_json(module.model_config, name),
     )
-    if isinstance(module, MultiRLModule):
+    if _is_multi(module):
         meta["modules"] = list(module.keys())
     return meta
 
@@ -75,11 +98,9 @@ def _warn_if_main(cls: type) -> None:
 
 
 def _write_module(module, directory: str) -> None:
-    from tripod.core.rl_module.multi_rl_module import MultiRLModule
-
     meta = _module_metadata(module)
     _warn_if_main(type(module))
-    if isinstance(module, MultiRLModule):
+    if _is_multi(module):
         for module_id, sub in module.items():
             os.makedirs(os.path.join(directory, module_id))
             _write_module(sub, os.path.join(directory, module_id))
@@ -158,8 +179,14 @@ def _expect_kind(meta: dict, kind: str, path: str) -> None:
         raise CheckpointError(f"Checkpoint {path} holds a {found!r} checkpoint, not a {kind!r}. {hint}")
 
 
-def load_module(path: str, *, module_class: type | Mapping[str, type] | None = None, trusted: bool = False):
-    """Rebuild the module saved at ``path`` and load its weights.
+def load_module(
+    path: str,
+    *,
+    classes: ModuleClasses,
+    module_class: type | Mapping[str, type] | None = None,
+    trusted: bool = False,
+):
+    """Rebuild the module saved at ``path`` and load its weights (``RLModule.from_checkpoint``).
 
     The recorded class is used only if it is an RLModule subclass (a MultiRLModule
     subclass for a MultiRLModule checkpoint) defined by tripod or in a module this
@@ -167,6 +194,8 @@ def load_module(path: str, *, module_class: type | Mapping[str, type] | None = N
 
     Args:
         path: The checkpoint directory.
+        classes: The base classes a recorded class must subclass and the spec class
+            that builds single modules.
         module_class: The class to build instead of the one recorded in the
             checkpoint. For a MultiRLModule checkpoint: the MultiRLModule class, or
             ``{module_id: class}`` for sub-modules whose recorded class cannot be
@@ -180,30 +209,35 @@ def load_module(path: str, *, module_class: type | Mapping[str, type] | None = N
     """
     path = os.fspath(path)
     check_checkpoint(path)
-    return _load_module(path, module_class, trusted)
+    return _load_module(path, classes, module_class, trusted)
 
 
-def _load_module(path: str, module_class: Any, trusted: bool):
-    from tripod.core.rl_module.multi_rl_module import MultiRLModule
-
+def _load_module(path: str, classes: ModuleClasses, module_class: Any, trusted: bool):
     meta = read_metadata(path)
     if meta.get("kind") != KIND_MULTI:
         _expect_kind(meta, KIND_MODULE, path)
-        module = _build(_spec_from_metadata(meta, path, module_class, trusted), path)
+        module = _build(_spec_from_metadata(meta, path, classes, module_class, trusted), path)
         _set_state(module, load_state(path, MODULE_STATE), path)
         return module
     sub_classes = dict(module_class) if isinstance(module_class, Mapping) else {}
     multi_cls = None if isinstance(module_class, Mapping) else module_class
-    cls = multi_cls or _resolve(meta.get("class"), (MultiRLModule,), path, "MultiRLModule class", trusted)
+    bases = (classes.multi_module_base,)
+    cls = multi_cls or _resolve(meta.get("class"), bases, path, "MultiRLModule class", trusted)
     specs, nested = {}, {}
     for module_id in _module_ids(meta, path):
         sub_path = safe_child(path, module_id, what="module")
         sub_meta = read_metadata(sub_path)
+        sub_class = sub_classes.get(module_id)
         if sub_meta.get("kind") == KIND_MULTI:
-            nested[module_id] = _load_module(sub_path, sub_classes.get(module_id), trusted)
+            nested[module_id] = _load_module(sub_path, classes, sub_class, trusted)
         else:  # a spec, so a MultiRLModule subclass whose setup() needs its sub-modules works
             _expect_kind(sub_meta, KIND_MODULE, sub_path)
-            specs[module_id] = _spec_from_metadata(sub_meta, sub_path, sub_classes.get(module_id), trusted)
+            specs[module_id] = _spec_from_metadata(sub_meta, sub_path, classes, sub_class, trusted)
+    return _build_multi(path, meta, cls, specs, nested)
+
+
+def _build_multi(path: str, meta: dict, cls: type, specs: dict, nested: dict):
+    """Build the MultiRLModule ``cls`` from its sub-module specs, then load every weight."""
     try:
         multi = cls(
             observation_space=_space(meta.get("observation_space"), path),
@@ -269,9 +303,9 @@ def _space(d: Any, path: str):
         ) from err
 
 
-def _spec_from_metadata(meta: dict, path: str, module_class: type | None, trusted: bool = False):
-    from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
-
+def _spec_from_metadata(
+    meta: dict, path: str, classes: ModuleClasses, module_class: type | None, trusted: bool = False
+):
     for key in ("class", "observation_space", "action_space", "model_config"):
         if key not in meta:
             raise CheckpointError(f"Checkpoint {path}: metadata.json lacks '{key}'; the file is damaged.")
@@ -279,8 +313,9 @@ def _spec_from_metadata(meta: dict, path: str, module_class: type | None, truste
         raise CheckpointError(
             f"Checkpoint {path}: metadata.json 'model_config' must be an object; it is damaged."
         )
-    return RLModuleSpec(
-        module_class=module_class or _resolve(meta["class"], (RLModule,), path, "module class", trusted),
+    bases = (classes.module_base,)
+    return classes.spec(
+        module_class=module_class or _resolve(meta["class"], bases, path, "module class", trusted),
         observation_space=_space(meta["observation_space"], path),
         action_space=_space(meta["action_space"], path),
         inference_only=bool(meta.get("inference_only", False)),

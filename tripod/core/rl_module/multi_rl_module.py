@@ -9,6 +9,7 @@ from typing import Any
 import gymnasium as gym
 from torch import nn
 
+from tripod.core.rl_module.module_io import KIND_MULTI, load_multi_module_state
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule, RLModuleSpec
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 
@@ -35,6 +36,8 @@ class MultiRLModule(TorchRLModule):
     methods like a single module's (eval/train mode set on all sub-modules, the
     default ``_forward_inference``/``_forward_exploration`` under no_grad).
     """
+
+    _checkpoint_kind = KIND_MULTI  # save_to_path() writes one directory per module id
 
     def __init__(
         self,
@@ -308,8 +311,6 @@ class MultiRLModuleSpec:
             rl_module_specs=specs,
         )
         if self.load_state_path is not None:
-            from tripod.core.rl_module.module_io import load_multi_module_state
-
             multi.set_state(load_multi_module_state(self.load_state_path, self.modules_to_load))
         return multi
 
@@ -345,3 +346,10 @@ class MultiRLModuleSpec:
 
     def __contains__(self, module_id: object) -> bool:
         return module_id in self.rl_module_specs
+
+
+# rl_module.py sits below this file (a MultiRLModule is an RLModule), so it cannot import these
+# classes; RLModule.as_multi_rl_module(), RLModuleSpec.as_multi_rl_module_spec() and
+# RLModule.from_checkpoint() use the ones handed over here.
+RLModule._multi_rl_module_class = MultiRLModule
+RLModule._multi_rl_module_spec_class = MultiRLModuleSpec

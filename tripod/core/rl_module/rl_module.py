@@ -5,6 +5,13 @@ phases: ``forward_inference`` (greedy actions for deployment),
 ``forward_exploration`` (actions while sampling) and ``forward_train``
 (outputs for the loss). Each calls the matching ``_forward_*`` method, and each
 of those defaults to ``_forward``.
+
+This file is the bottom of the module classes: ``torch_rl_module.py`` and
+``multi_rl_module.py`` build on it, and it imports neither. Saving and loading go
+through ``module_io.py``, which sits below it; the MultiRLModule classes that
+:meth:`RLModule.as_multi_rl_module` and :meth:`RLModuleSpec.as_multi_rl_module_spec`
+wrap into are handed over by ``multi_rl_module.py`` when it defines them (importing
+any file of this package runs it: the package's ``__init__`` imports it).
 """
 
 from __future__ import annotations
@@ -15,6 +22,15 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import gymnasium as gym
+
+from tripod.core.rl_module.default_model_config import model_config_dict
+from tripod.core.rl_module.module_io import (
+    KIND_MODULE,
+    ModuleClasses,
+    load_module,
+    load_module_state,
+    save_module,
+)
 
 ModuleID = str
 DEFAULT_MODULE_ID = "default_policy"
@@ -39,6 +55,11 @@ class RLModule:
     """
 
     framework: str = "torch"
+    # The kind of checkpoint save_to_path() writes (MultiRLModule: a directory per module).
+    _checkpoint_kind: str = KIND_MODULE
+    # Set by multi_rl_module.py to MultiRLModule and MultiRLModuleSpec (see the file's docstring).
+    _multi_rl_module_class: type | None = None
+    _multi_rl_module_spec_class: type | None = None
 
     def __init__(
         self,
@@ -59,7 +80,7 @@ class RLModule:
                 "model_config and catalog_class; put hyperparameters into model_config."
             )
         if dataclasses.is_dataclass(model_config) and not isinstance(model_config, type):
-            model_config = dataclasses.asdict(model_config)  # RLlib's DefaultModelConfig style
+            model_config = model_config_dict(model_config)  # RLlib's DefaultModelConfig: the keys it sets
         if model_config is not None and not isinstance(model_config, Mapping):
             raise TypeError(
                 f"{type(self).__name__}: model_config must be a dict, got {type(model_config).__name__}. "
@@ -186,14 +207,10 @@ class RLModule:
         ``OverwriteError`` even with ``overwrite=True``. A failed write raises
         ``CheckpointSaveError`` and leaves the previous checkpoint intact.
         """
-        from tripod.core.rl_module.module_io import save_module
-
         return save_module(self, path, overwrite=overwrite)
 
     def restore_from_path(self, path: str) -> None:
         """Load weights saved by :meth:`save_to_path` into this module."""
-        from tripod.core.rl_module.module_io import load_module_state
-
         self.set_state(load_module_state(path))
 
     @classmethod
@@ -215,16 +232,13 @@ class RLModule:
             CheckpointError: The checkpoint is missing, damaged or tampered with, or
                 names a class it may not load (``UntrustedCheckpointError``).
         """
-        from tripod.core.rl_module.module_io import load_module
-
-        return load_module(path, module_class=module_class, trusted=trusted)
+        classes = ModuleClasses(RLModule, RLModule._multi_rl_module_class, RLModuleSpec)
+        return load_module(path, classes=classes, module_class=module_class, trusted=trusted)
 
     # ------------------------------------------------------------------- misc
     def as_multi_rl_module(self):
         """Wrap this module in a MultiRLModule under ``DEFAULT_MODULE_ID``."""
-        from tripod.core.rl_module.multi_rl_module import MultiRLModule
-
-        multi = MultiRLModule()
+        multi = RLModule._multi_rl_module_class()
         multi.add_module(DEFAULT_MODULE_ID, self)
         return multi
 
@@ -272,7 +286,7 @@ class RLModuleSpec:
                 )
         model_config = self.model_config
         if dataclasses.is_dataclass(model_config) and not isinstance(model_config, type):
-            model_config = dataclasses.asdict(model_config)  # RLlib's DefaultModelConfig style
+            model_config = model_config_dict(model_config)  # RLlib's DefaultModelConfig: the keys it sets
         if model_config is not None and not isinstance(model_config, Mapping):
             raise TypeError(
                 f"RLModuleSpec.model_config must be a dict, got {type(self.model_config).__name__}."
@@ -295,9 +309,7 @@ class RLModuleSpec:
     @classmethod
     def from_module(cls, module: RLModule) -> RLModuleSpec:
         """The spec that builds a module like ``module`` (same class, spaces and config)."""
-        from tripod.core.rl_module.multi_rl_module import MultiRLModule
-
-        if isinstance(module, MultiRLModule):
+        if isinstance(module, RLModule._multi_rl_module_class):
             raise TypeError(
                 "RLModuleSpec.from_module() got a MultiRLModule; use MultiRLModuleSpec.from_module()."
             )
@@ -323,9 +335,7 @@ class RLModuleSpec:
 
     def as_multi_rl_module_spec(self):
         """Wrap this spec in a MultiRLModuleSpec under ``DEFAULT_MODULE_ID``."""
-        from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
-
-        return MultiRLModuleSpec(rl_module_specs={DEFAULT_MODULE_ID: self})
+        return RLModule._multi_rl_module_spec_class(rl_module_specs={DEFAULT_MODULE_ID: self})
 
 
 def _accepts_kwarg(cls: type, name: str) -> bool:

@@ -17,6 +17,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from tripod.env.env_errors import EnvCreationError
 from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
 
 __all__ = [
@@ -162,8 +163,6 @@ def make_pettingzoo_env(name: str, env_config: Mapping[str, Any] | None = None) 
         name: The import path of a PettingZoo env module, e.g. ``"pettingzoo.classic.tictactoe_v3"``.
         env_config: Keyword arguments for the env function.
     """
-    from tripod.env.env_creation import EnvCreationError
-
     name = name.removeprefix(PREFIX)
     try:
         importlib.import_module("pettingzoo")

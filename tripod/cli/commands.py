@@ -1,14 +1,7 @@
-"""The ``tripod`` command line: ``train``, ``evaluate`` and ``export``.
+"""The ``tripod`` commands: ``train``, ``evaluate`` and ``export`` (``cmd_*``), and ``--set`` parsing.
 
-    tripod train ppo CartPole-v1 --stop-return 475
-    tripod train ppo CartPole-v1 --stop-steps 100000 --set lr=0.001 --set model_config='{"fcnet_hiddens":[64,64]}'
-    tripod train --resume runs/ppo-CartPole-v1-20250101-120000 --stop-steps 200000
-    tripod evaluate runs/ppo-CartPole-v1-20250101-120000 --episodes 20
-    tripod export runs/ppo-CartPole-v1-20250101-120000/checkpoints/iter_000040 --out exported/
-
-User errors (unknown algorithm, environment or setting, missing checkpoint) print
-one line to stderr and exit with code 2; Ctrl-C stops training after the current
-iteration, saves a checkpoint and ``result.json``, and exits with code 130.
+Each ``cmd_*`` takes the parsed arguments and returns the exit code; bad input raises
+:class:`CliError`, which :func:`tripod.cli.main` prints as one line (exit code 2).
 """
 
 from __future__ import annotations
@@ -17,17 +10,14 @@ import argparse
 import ast
 import copy
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from tripod import __version__
 from tripod.algorithms.registry import (
     UnknownAlgorithmError,
     algorithm_name,
     get_config_class,
-    known_algorithms,
     normalize_name,
 )
 
@@ -209,37 +199,37 @@ def _open_run(algo: Any, run_path: Path, args: argparse.Namespace) -> Any:
     return run
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """``tripod train``: see ``tripod train --help``."""
+def _start_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
+    """The algorithm (new or resumed), its run directory and name; bad input is a :class:`CliError`."""
     from tripod.run.run_dir import RunDirError, check_run_dir
 
     target = args.resume or args.out
     try:
         if target:  # fail at once, before building anything: in use by another run, or not a run
             check_run_dir(target, existing_run_ok=bool(args.resume))
-        algo, run_path, algo_name = (_resumed_run if args.resume else _new_run)(args)
+        return (_resumed_run if args.resume else _new_run)(args)
     except (*_user_errors(), RunDirError) as err:
         raise CliError(str(err)) from err
 
-    from tripod.io.checkpoint import CheckpointSaveError
+
+def _fill_default_stop(args: argparse.Namespace, env: Any) -> None:
+    """Without any ``--stop-*`` flag: the env's default stop (solved return or a step budget)."""
+    if any(v is not None for v in (args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)):
+        return
+    from tripod.algorithms.presets import default_stop
+
+    defaults = default_stop(env)
+    args.stop_return = defaults.get("stop_return")
+    args.stop_steps = int(defaults["stop_steps"])
+    solved = f"a mean return of {args.stop_return:g} or " if args.stop_return is not None else ""
+    print(f"No stop criterion given: stopping at {solved}{args.stop_steps:,} env steps (set --stop-*).")
+
+
+def _progress_display(args: argparse.Namespace, algo: Any) -> Any:
+    """The live progress line (or every ``--print-every`` iterations without a terminal)."""
     from tripod.run.progress import ProgressDisplay, is_interactive
-    from tripod.run.train_run import StopCriteria, format_summary, train_run
 
-    run = _open_run(algo, run_path, args)
-    if args.resume:
-        run.truncate_metrics(algo.iteration)  # rows logged after the checkpoint are trained again
-    env_id = algo.config.env if isinstance(algo.config.env, str) else repr(algo.config.env)
-    if all(v is None for v in (args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)):
-        from tripod.algorithms.presets import default_stop
-
-        defaults = default_stop(algo.config.env)
-        args.stop_return = defaults.get("stop_return")
-        args.stop_steps = int(defaults["stop_steps"])
-        solved = f"a mean return of {args.stop_return:g} or " if args.stop_return is not None else ""
-        print(f"No stop criterion given: stopping at {solved}{args.stop_steps:,} env steps (set --stop-*).")
-    stop = StopCriteria(args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)
-    print(f"Training {algo_name} on {env_id} (seed {algo.config.seed}) -> {run.path}")
-    display = ProgressDisplay(
+    return ProgressDisplay(
         live=not args.quiet and is_interactive(),
         print_every=args.print_every or (10 if args.quiet else 1),
         stop_steps=args.stop_steps,
@@ -249,6 +239,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         start_iter=algo.iteration,
         start_time_s=algo.time_total_s,
     )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``tripod train``: see ``tripod train --help``."""
+    algo, run_path, algo_name = _start_run(args)
+
+    from tripod.io.checkpoint import CheckpointSaveError
+    from tripod.run.train_run import StopCriteria, format_summary, train_run
+
+    run = _open_run(algo, run_path, args)
+    if args.resume:
+        run.truncate_metrics(algo.iteration)  # rows logged after the checkpoint are trained again
+    env_id = algo.config.env if isinstance(algo.config.env, str) else repr(algo.config.env)
+    _fill_default_stop(args, algo.config.env)
+    stop = StopCriteria(args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)
+    print(f"Training {algo_name} on {env_id} (seed {algo.config.seed}) -> {run.path}")
     try:
         summary = train_run(
             algo,
@@ -256,7 +262,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             stop,
             checkpoint_every=args.checkpoint_every,
             eval_episodes=args.eval_episodes,
-            display=display,
+            display=_progress_display(args, algo),
             summary={"algo": algo_name, "env": env_id, "resumed": bool(args.resume)},
             plot_title=f"{algo_name} on {env_id}",
         )
@@ -388,198 +394,3 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"Exported {type(module).__name__} to {path}. Load it with RLModule.from_checkpoint({str(path)!r})."
     )
     return 0
-
-
-# ------------------------------------------------------------------ parser
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _finite_float(*, above: float | None = None):
-    """An argparse type: a finite float, greater than ``above`` when given."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        if above is not None and value <= above:
-            raise argparse.ArgumentTypeError(f"must be > {above:g}, got {text}")
-        return value
-
-    return parse
-
-
-def _seed(text: str) -> int:
-    """An argparse type: a seed in [0, 2**63 - 1]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if not 0 <= value <= 2**63 - 1:
-        raise argparse.ArgumentTypeError(f"must be an int in [0, 2**63 - 1], got {value}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``tripod`` command."""
-    parser = argparse.ArgumentParser(prog="tripod", description="Train, evaluate and export RL modules.")
-    parser.add_argument("--version", action="version", version=f"tripod {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_train_parser(sub)
-
-    evaluate = sub.add_parser("evaluate", help="run greedy episodes from a checkpoint")
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
-    evaluate.add_argument("--episodes", type=_int_at_least(1), default=10)
-    evaluate.add_argument("--seed", type=_seed)
-    evaluate.add_argument("--render", choices=["rgb_array", "human"])
-    evaluate.add_argument("--video", metavar="DIR", help="record videos to DIR (needs moviepy)")
-    _add_loading_flags(evaluate)
-    evaluate.set_defaults(func=cmd_evaluate)
-
-    export = sub.add_parser("export", help="write a checkpoint's module alone")
-    export.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
-    export.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory")
-    export.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a previous tripod export at --out (never a directory of other files)",
-    )
-    _add_loading_flags(export)
-    export.set_defaults(func=cmd_export)
-    return parser
-
-
-def _add_trust_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="let loading import the classes and functions the checkpoint names (only for checkpoints "
-        "you trust; see docs/checkpoints.md)",
-    )
-
-
-def _add_loading_flags(parser: argparse.ArgumentParser) -> None:
-    """``--env``, ``--module`` and ``--trust-checkpoint``: what loading a checkpoint may use."""
-    parser.add_argument(
-        "--env",
-        metavar="ENV",
-        help="the env to use instead of the saved one, e.g. for a 'pettingzoo:...' or 'module:EnvId' env "
-        "that loading does not import by itself",
-    )
-    parser.add_argument(
-        "--module",
-        metavar="PKG.MOD:CLASS",
-        help="the RLModule class to build (for a checkpoint whose module class is defined in a script)",
-    )
-    _add_trust_flag(parser)
-
-
-def _add_train_parser(sub: Any) -> None:
-    train = sub.add_parser(
-        "train",
-        help="train an algorithm on an environment",
-        description="Train ALGO on ENV and write a run directory.",
-    )
-    train.add_argument("algo", nargs="?", metavar="ALGO", help=f"one of: {', '.join(known_algorithms())}")
-    train.add_argument("env", nargs="?", metavar="ENV", help="a gymnasium env id, e.g. CartPole-v1")
-    train.add_argument(
-        "--stop-return",
-        metavar="R",
-        type=_finite_float(),
-        help="stop when the mean training return reaches this",
-    )
-    train.add_argument(
-        "--stop-steps", metavar="N", type=_int_at_least(1), help="stop after this many env steps"
-    )
-    train.add_argument(
-        "--stop-iters", metavar="N", type=_int_at_least(1), help="stop after this many iterations"
-    )
-    train.add_argument(
-        "--stop-time",
-        metavar="S",
-        type=_finite_float(above=0),
-        help="stop after this many seconds of training",
-    )
-    train.add_argument("--seed", metavar="S", type=_seed, help="random seed (an int in [0, 2**63 - 1])")
-    train.add_argument("--num-envs", metavar="N", type=_int_at_least(1), help="environments per env runner")
-    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/ALGO-ENV-TIMESTAMP)")
-    train.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a config setting (JSON value), e.g. --set lr=0.001; repeatable",
-    )
-    train.add_argument(
-        "--checkpoint-every",
-        type=_int_at_least(0),
-        default=10,
-        metavar="N",
-        help="checkpoint every N iterations (0: only at the end; default 10)",
-    )
-    train.add_argument(
-        "--keep-checkpoints",
-        type=_int_at_least(1),
-        default=3,
-        metavar="N",
-        help="keep the last N checkpoints (default 3)",
-    )
-    train.add_argument(
-        "--eval-episodes",
-        type=_int_at_least(0),
-        default=10,
-        metavar="N",
-        help="greedy evaluation episodes at the end (default 10; 0: none)",
-    )
-    train.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
-    )
-    train.add_argument("--no-preset", action="store_true", help="ignore the tuned preset for ALGO on ENV")
-    train.add_argument("--quiet", action="store_true", help="no live display: a line every 10 iterations")
-    train.add_argument(
-        "--print-every",
-        type=_int_at_least(1),
-        metavar="N",
-        help="without a live display, print every N iterations",
-    )
-    _add_trust_flag(train)
-    train.set_defaults(func=cmd_train)
-
-
-def _cli_hint(err: BaseException) -> str:
-    """For a refused checkpoint reference: the command-line ways to name the object yourself."""
-    cause = err.__cause__
-    if type(cause).__name__ != "UntrustedCheckpointError":
-        return ""
-    return (
-        " On the command line, name it yourself: --env ENV for an env, --module PKG.MOD:CLASS for a "
-        "module class (tripod train ALGO ENV --resume RUN for a resumed run)."
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``tripod`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (CliError, UnknownAlgorithmError) as err:
-        print(f"tripod: error: {err}{_cli_hint(err)}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("tripod: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPT
-
-
-if __name__ == "__main__":
-    sys.exit(main())
