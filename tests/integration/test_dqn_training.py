@@ -162,7 +162,9 @@ def test_user_written_dqn_module_trains():
     runner_epsilon = algo.env_runner_group.foreach_env_runner(lambda runner: runner.module.epsilon)[0]
     assert isinstance(algo.get_module(), MyQModule) and runner_epsilon < 1.0
     runner_weights = algo.env_runner_group.get_state()["env_runner"]["rl_module"]
-    np.testing.assert_array_equal(runner_weights["q.0.weight"], algo.get_weights()[DEFAULT_MODULE_ID]["q.0.weight"])
+    np.testing.assert_array_equal(
+        runner_weights["q.0.weight"], algo.get_weights()[DEFAULT_MODULE_ID]["q.0.weight"]
+    )
     algo.stop()
 
 

@@ -53,9 +53,13 @@ def test_training_loop_random_actions_then_learning():
     ):
         assert np.isfinite(stats[key]), key
     assert stats["alpha"] < 1.0  # tuned down from initial_alpha towards the target entropy
-    runner_weights = algo.env_runner_group.get_state()["env_runner"]["rl_module"]  # inference-only: no critics
+    runner_weights = algo.env_runner_group.get_state()["env_runner"][
+        "rl_module"
+    ]  # inference-only: no critics
     assert not any(name.startswith("qf") for name in runner_weights)
-    np.testing.assert_array_equal(runner_weights["pi.0.weight"], algo.get_weights()[DEFAULT_MODULE_ID]["pi.0.weight"])
+    np.testing.assert_array_equal(
+        runner_weights["pi.0.weight"], algo.get_weights()[DEFAULT_MODULE_ID]["pi.0.weight"]
+    )
     action_space = algo.env_runner_group.get_spaces()[1]
     low, high = action_space.low, action_space.high
     actions = algo.env_runner_group.sample(num_timesteps=50)[DEFAULT_MODULE_ID][Columns.ACTIONS]

@@ -43,7 +43,9 @@ def test_two_cartpoles_one_module_each_both_learn():
 def test_simple_spread_shared_module_beats_random():
     pytest.importorskip("mpe2")
     algo = _example("pettingzoo_spread").build_config(seed=0).build_algo()
-    random = float(np.mean(algo.env_runner_group.sample(num_episodes=200, random_actions=True)["episode_returns"]))
+    random = float(
+        np.mean(algo.env_runner_group.sample(num_episodes=200, random_actions=True)["episode_returns"])
+    )
     assert -90 < random < -72, random  # about -81
     while True:
         result = algo.train()

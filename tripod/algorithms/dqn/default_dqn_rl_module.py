@@ -61,8 +61,9 @@ class DefaultDQNTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
 
     - ``forward_inference``: greedy actions ``argmax_a Q(s, a)``.
     - ``forward_exploration``: epsilon-greedy with the module's ``epsilon``
-      attribute, which DQN sets on the env runner's module before each sample
-      from its ``epsilon`` schedule.
+      attribute. DQN computes epsilon from its schedule at the global step and
+      sends it with the weights (``EnvRunnerGroup.sync_weights``); each runner
+      sets it on its own module.
     - ``compute_q_values(batch)`` -> ``{"qf_preds": [B, n_actions]}``;
       ``forward_target(batch)`` the same from the target network.
     """
