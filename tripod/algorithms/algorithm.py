@@ -99,7 +99,9 @@ class Algorithm:
         """The env runner group, module spec and learner group, built in :attr:`global_rng`
         (module init draws from it)."""
         config = self.config
-        self._runner_spec = default_module_spec(config, self.default_module_class, self.default_model_config)
+        self._runner_spec = default_module_spec(
+            config, self.default_module_class, functools.partial(self.default_model_config, config)
+        )
         self.env_runner_group = EnvRunnerGroup(
             functools.partial(
                 make_env_runner, config, self._runner_spec, seed=config.seed, global_rng=self.global_rng
@@ -115,12 +117,15 @@ class Algorithm:
         )
         self._sync_weights()
 
-    def default_model_config(self, module_class: type | None) -> dict[str, Any]:
-        """The ``model_config`` a module gets when its spec has none: the config's ``model_config``.
+    @classmethod
+    def default_model_config(cls, config: AlgorithmConfig, module_class: type | None) -> dict[str, Any]:
+        """The ``model_config`` a module gets when its spec has none: ``config.model_config``.
 
-        Algorithms may add their settings for their own default module (DQN: ``dueling``).
+        Algorithms may add their settings for their own default module (DQN: ``dueling``). A
+        classmethod, so that a runner built from a config alone gets the same (RLlib's
+        ``SingleAgentEnvRunner(config=...)``).
         """
-        return dict(self.config.model_config)
+        return dict(config.model_config)
 
     # ---------------------------------------------------------------- weights
     def get_weights(self, module_ids: Collection[ModuleID] | None = None) -> dict[ModuleID, Any]:

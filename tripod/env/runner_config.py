@@ -32,14 +32,11 @@ def _fragment(config: Any) -> int | None:
 
 
 def _default_model_config(config: Any, module_class: type | None) -> dict[str, Any]:
-    """``algo_class.default_model_config(module_class)`` for ``config`` (the config's model_config without one)."""
+    """``algo_class.default_model_config(config, module_class)`` (the config's model_config without an algorithm)."""
     algo_class = getattr(config, "algo_class", None)
     if algo_class is None or not hasattr(algo_class, "default_model_config"):
         return dict(getattr(config, "model_config", None) or {})
-    # The algorithm's method reads only ``self.config``: call it on an unbuilt instance holding the config.
-    stand_in = algo_class.__new__(algo_class)
-    stand_in.config = config
-    return algo_class.default_model_config(stand_in, module_class)
+    return algo_class.default_model_config(config, module_class)
 
 
 def _with_defaults(config: Any, spec: RLModuleSpec | None) -> RLModuleSpec:

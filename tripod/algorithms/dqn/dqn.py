@@ -71,11 +71,12 @@ class DQN(OffPolicyAlgorithm):
     learner_class = DQNLearner
     default_module_class = DefaultDQNTorchRLModule
 
-    def default_model_config(self, module_class: type | None) -> dict[str, Any]:
-        config = super().default_model_config(module_class)
+    @classmethod
+    def default_model_config(cls, config: Any, module_class: type | None) -> dict[str, Any]:
+        model_config = super().default_model_config(config, module_class)
         if module_class is DefaultDQNTorchRLModule:
-            config.setdefault("dueling", self.config.dueling)
-        return config
+            model_config.setdefault("dueling", config.dueling)
+        return model_config
 
     def current_epsilon(self) -> float:
         """The exploration probability at the current env step."""

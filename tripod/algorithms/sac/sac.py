@@ -69,11 +69,12 @@ class SAC(OffPolicyAlgorithm):
     learner_class = SACLearner
     default_module_class = DefaultSACTorchRLModule
 
-    def default_model_config(self, module_class: type | None) -> dict[str, Any]:
-        config = super().default_model_config(module_class)
+    @classmethod
+    def default_model_config(cls, config: Any, module_class: type | None) -> dict[str, Any]:
+        model_config = super().default_model_config(config, module_class)
         if module_class is DefaultSACTorchRLModule:
-            config.setdefault("twin_q", self.config.twin_q)
-        return config
+            model_config.setdefault("twin_q", config.twin_q)
+        return model_config
 
     def sample_random_actions(self) -> bool:
         return self.num_env_steps_sampled_lifetime < self.config.num_steps_sampled_before_learning_starts
