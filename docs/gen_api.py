@@ -155,6 +155,21 @@ SECTIONS: tuple[Section, ...] = (
                 "ACTIVATIONS",
                 "default_conv_filters",
             ),
+            G("tripod.core.networks.actor_critic", "BatchEncoder", "ActorCriticEncoder"),
+        ),
+    ),
+    Section(
+        "RLlib's helper paths: `tripod.utils`, `tripod.core.learner`, `tripod.models`",
+        "Small PyTorch re-implementations of the RLlib helpers that module code imports, at RLlib's paths "
+        "(see [Porting from RLlib](porting-from-rllib.md#paths-a-module-author-uses)).",
+        (
+            G("tripod.utils.annotations"),
+            G("tripod.utils.framework"),
+            G("tripod.utils.torch_utils"),
+            G("tripod.utils.spaces.space_utils"),
+            G("tripod.core.models.base"),
+            G("tripod.core.learner.utils"),
+            G("tripod.models.torch.misc"),
         ),
     ),
     Section(
@@ -187,9 +202,13 @@ SECTIONS: tuple[Section, ...] = (
         (
             G("tripod.algorithms.algorithm", "Algorithm"),
             G("tripod.algorithms.ppo", "PPO", "DefaultPPOTorchRLModule"),
+            G("tripod.algorithms.ppo.default_ppo_rl_module", "DefaultPPORLModule"),
+            G("tripod.algorithms.ppo.torch.ppo_torch_rl_module", "PPOTorchRLModule"),
             G("tripod.algorithms.pg", "PG"),
             G("tripod.algorithms.dqn", "DQN", "DefaultDQNTorchRLModule"),
+            G("tripod.algorithms.dqn.default_dqn_rl_module", "DefaultDQNRLModule"),
             G("tripod.algorithms.sac", "SAC", "DefaultSACTorchRLModule"),
+            G("tripod.algorithms.sac.default_sac_rl_module", "DefaultSACRLModule"),
             G("tripod.algorithms.presets", "get_preset", "list_presets", "default_stop"),
             G(
                 "tripod.algorithms.registry",

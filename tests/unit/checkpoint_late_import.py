@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
+from tripod.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 
 _marker = os.environ.get("TRIPOD_TEST_IMPORT_MARKER")
 if _marker:

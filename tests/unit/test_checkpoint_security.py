@@ -22,8 +22,8 @@ import torch
 from tripod.algorithms.algorithm import Algorithm
 from tripod.algorithms.config_io import config_from_dict
 from tripod.algorithms.pg.pg import PGConfig
-from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 from tripod.algorithms.ppo.ppo import PPOConfig
+from tripod.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from tripod.core import Columns, RLModule, RLModuleSpec
 from tripod.env import register_env
 from tripod.io.checkpoint import CheckpointError, ClassImportError

@@ -11,6 +11,7 @@ Layers, bottom to top (a package may import its own layer's files and every laye
     tripod.io                          foundations: checkpoint files, spaces, seeding
     tripod.utils                       RLlib's public helper paths (may use io)
     tripod.core                        RL modules, networks, distributions
+    tripod.models                      RLlib's legacy ``ray.rllib.models`` helpers (SlimConv2d, ...)
     tripod.data                        batches, replay buffers, postprocessing
     tripod.env | tripod.learner        siblings: neither imports the other
     tripod.algorithms | tripod.envs    siblings (tripod.envs: tiny example envs, built on tripod.env)
@@ -39,6 +40,7 @@ LAYERS: list[set[str]] = [
     {"tripod.io"},
     {"tripod.utils"},
     {"tripod.core"},
+    {"tripod.models"},  # RLlib's legacy helper path ray.rllib.models (SlimConv2d, ...), built on tripod.core
     {"tripod.data"},
     {"tripod.env", "tripod.learner"},
     {"tripod.algorithms", "tripod.envs"},

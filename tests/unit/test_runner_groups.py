@@ -14,8 +14,8 @@ import pytest
 
 from tripod.algorithms.dqn import DQNConfig
 from tripod.algorithms.ppo import PPOConfig
-from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 from tripod.algorithms.ppo.ppo_learner import PPOLearner
+from tripod.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from tripod.core.columns import Columns
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, RLModuleSpec

@@ -23,7 +23,7 @@ from tripod.algorithms.config_checks import fluent_keywords, number, setting, se
 from tripod.algorithms.config_docs import TABLES, render_tables, settings_table
 from tripod.algorithms.config_io import config_from_dict, config_to_dict
 from tripod.algorithms.dqn import DQNConfig
-from tripod.algorithms.dqn.default_dqn_rl_module import DefaultDQNTorchRLModule
+from tripod.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQNTorchRLModule
 from tripod.algorithms.off_policy_config import OffPolicyConfig
 from tripod.algorithms.pg import PGConfig
 from tripod.algorithms.ppo import DefaultPPOTorchRLModule, PPOConfig

@@ -4,4 +4,5 @@ import sys
 
 from tripod.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (rather than running it) does nothing
+    sys.exit(main())

@@ -129,6 +129,12 @@ class SampleBuffers:
             self.state_rows = _row_tensors(self.state, T + 1, time_axis=False)
             self.reset_state(0, np.ones(N, dtype=bool))
 
+    def obs_row(self, t: int) -> Any:
+        """``obs_rows[t]`` for one forward; dict observations come in fresh containers, since a
+        module may pop entries from its input (RLlib's action-masking example does)."""
+        row = self.obs_rows[t]
+        return tree_map(lambda x: x, row) if isinstance(row, Mapping) else row
+
     def column(self, name: str, value: np.ndarray) -> np.ndarray:
         """The ``[T, N, ...]`` array of column ``name``, allocated like ``value`` (``[N, ...]``) on first use."""
         arr = self.columns.get(name)

@@ -315,7 +315,7 @@ def _eval_actions(runner: Any, bufs: SampleBuffers, explore: bool, random_action
     bufs.new_round()
     if random_actions:
         return random_row(runner.env.action_space, bufs, 0)
-    batch = {Columns.OBS: bufs.obs_rows[0]}
+    batch = {Columns.OBS: bufs.obs_row(0)}
     if runner._stateful:
         batch[Columns.STATE_IN] = bufs.state_rows[0]
     output = (runner.module.forward_exploration if explore else runner.module.forward_inference)(batch)

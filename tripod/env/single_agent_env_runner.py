@@ -467,7 +467,7 @@ class SingleAgentEnvRunner(EnvRunner):
 
     def _act(self, forward: Any, bufs: SampleBuffers, t: int, explore: bool) -> tuple[Any, OutputPlan]:
         """One forward on row ``t``: ``(env actions, output plan)``; the batch row is filled."""
-        batch = {Columns.OBS: bufs.obs_rows[t]}
+        batch = {Columns.OBS: bufs.obs_row(t)}
         if self._stateful:
             batch[Columns.STATE_IN] = bufs.state_rows[t]
         try:

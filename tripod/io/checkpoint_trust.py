@@ -33,7 +33,7 @@ from typing import Any
 
 from tripod.io.atomic_write import write_json
 from tripod.io.checkpoint_files import CheckpointError, existing_dir, read_json
-from tripod.io.class_import import ClassImportError, import_class
+from tripod.io.class_import import ClassImportError, current_class_path, import_class
 
 __all__ = [
     "MANIFEST_FILE",
@@ -95,6 +95,7 @@ def _find(path: str, source: str, what: str, fix: str) -> Any:
 
     Attributes are read from ``__dict__``s only, so no ``__getattr__`` hook runs.
     """
+    path = current_class_path(path)
     if not isinstance(path, str) or not _DOTTED.fullmatch(path.replace(":", ".", 1)):
         if isinstance(path, str) and "<locals>" in path:
             import_class(path)  # raises the ClassImportError that explains local classes

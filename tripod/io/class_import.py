@@ -11,7 +11,20 @@ from typing import Any
 
 from tripod.io.checkpoint_files import CheckpointError
 
-__all__ = ["ClassImportError", "class_path", "import_class"]
+__all__ = ["MOVED_CLASSES", "ClassImportError", "class_path", "current_class_path", "import_class"]
+
+#: Classes that moved since older checkpoints were written: recorded path -> current path.
+MOVED_CLASSES: dict[str, str] = {
+    "tripod.algorithms.ppo.default_ppo_rl_module.DefaultPPOTorchRLModule": (
+        "tripod.algorithms.ppo.torch.default_ppo_torch_rl_module.DefaultPPOTorchRLModule"
+    ),
+    "tripod.algorithms.dqn.default_dqn_rl_module.DefaultDQNTorchRLModule": (
+        "tripod.algorithms.dqn.torch.default_dqn_torch_rl_module.DefaultDQNTorchRLModule"
+    ),
+    "tripod.algorithms.sac.default_sac_rl_module.DefaultSACTorchRLModule": (
+        "tripod.algorithms.sac.torch.default_sac_torch_rl_module.DefaultSACTorchRLModule"
+    ),
+}
 
 
 class ClassImportError(CheckpointError, ImportError):
@@ -25,6 +38,13 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def current_class_path(path: str) -> str:
+    """``path``, or where the class it names lives now if it moved (:data:`MOVED_CLASSES`)."""
+    if not isinstance(path, str):
+        return path
+    return MOVED_CLASSES.get(path.replace(":", ".", 1), path)
+
+
 def import_class(path: str) -> type:
     """Import a class from ``"package.module.QualName"`` (or ``"package.module:QualName"``).
 
@@ -36,6 +56,7 @@ def import_class(path: str) -> type:
             an importable module or to pass ``module_class`` explicitly when loading.
     """
     fix = "Move the class into an importable module, or pass module_class=... explicitly when loading."
+    path = current_class_path(path)
     if not isinstance(path, str) or not path.strip(". :"):
         raise ClassImportError(f"invalid class path {path!r}; expected 'package.module.ClassName'")
     if "<locals>" in path:

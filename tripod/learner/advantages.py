@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,17 @@ def estimate_advantages(
     gamma: float,
     lambda_: float,
     device: torch.device | str = "cpu",
+    moved_columns: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Advantages and value targets for a time-major [T, N] batch.
 
     With a critic: GAE(gamma, lambda_) with V from ``module.compute_values``,
     bootstrapping truncated episodes and the cut-off last row from the
     runner's ``bootstrap_obs``. Without: discounted returns-to-go.
+
+    ``moved_columns``, if given, receives the flat ``[T * N]`` columns that
+    ``compute_values`` replaced or added in the batch it was called on (see
+    :func:`on_policy_training_batch`).
     """
     rewards = batch[Columns.REWARDS]
     terms, truncs = batch[Columns.TERMINATEDS], batch[Columns.TRUNCATEDS]
@@ -38,7 +44,11 @@ def estimate_advantages(
         return {Columns.ADVANTAGES: returns, Columns.VALUE_TARGETS: returns}
     with torch.no_grad():
         obs = flatten_time({Columns.OBS: batch[Columns.OBS]}, rewards.size)[Columns.OBS]
-        values = module.compute_values({Columns.OBS: to_torch(obs, device)})
+        values_batch = {Columns.OBS: to_torch(obs, device)}
+        seen = _obs_identity(values_batch)
+        values = module.compute_values(values_batch)
+        if moved_columns is not None:
+            moved_columns.update(_moved(values_batch, seen))
         check_values(module, values, rewards.size)
         values = values.cpu().numpy().reshape(rewards.shape)
         boot_values = module.compute_values({Columns.OBS: to_torch(batch[BOOTSTRAP_OBS], device)})
@@ -79,12 +89,45 @@ def on_policy_training_batch(
     normalize: bool,
     device: torch.device | str,
 ) -> dict[str, Any]:
-    """A sampled [T, N] batch → flat training tensors with advantages and value targets."""
+    """A sampled [T, N] batch → flat training tensors with advantages and value targets.
+
+    RLlib's learner calls ``compute_values`` on the train batch itself before
+    ``forward_train``, so a module may rearrange columns there and find them so in
+    ``forward_train`` and the loss (RLlib's action-masking example moves ``action_mask``
+    out of the observation dict and beside the observations). tripod keeps that order:
+    whatever ``compute_values`` changed in the batch it was given is carried into the
+    training tensors. Modules that leave their input alone get exactly the same tensors.
+    """
     batch = dict(batch)
+    moved: dict[str, Any] = {}
     batch.update(
-        estimate_advantages(module, batch, use_critic=use_critic, gamma=gamma, lambda_=lambda_, device=device)
+        estimate_advantages(
+            module,
+            batch,
+            use_critic=use_critic,
+            gamma=gamma,
+            lambda_=lambda_,
+            device=device,
+            moved_columns=moved,
+        )
     )
-    return training_tensors(batch, normalize=normalize, device=device)
+    out = training_tensors(batch, normalize=normalize, device=device)
+    out.update(moved)
+    return out
+
+
+def _obs_identity(values_batch: Mapping[str, Any]) -> tuple[Any, tuple | None]:
+    obs = values_batch[Columns.OBS]
+    return obs, tuple(obs) if isinstance(obs, Mapping) else None
+
+
+def _moved(values_batch: Mapping[str, Any], seen: tuple[Any, tuple | None]) -> dict[str, Any]:
+    """The columns ``compute_values`` replaced (``obs``, also when edited in place) or added."""
+    moved = {k: v for k, v in values_batch.items() if k != Columns.OBS}
+    obs, keys = _obs_identity(values_batch)
+    if obs is not seen[0] or keys != seen[1]:
+        moved[Columns.OBS] = values_batch[Columns.OBS]
+    return moved
 
 
 def train_action_dist(module: Any, fwd_out: dict[str, Any]) -> Any:

@@ -1,4 +1,11 @@
-"""The default DQN module: a (dueling) Q network, its target copy and epsilon-greedy exploration."""
+"""DQN's default module: a (dueling) Q network and its target copy (RLlib path:
+``ray.rllib.algorithms.dqn.default_dqn_rl_module``).
+
+:class:`DefaultDQNRLModule` builds the networks; the torch forwards (greedy and
+epsilon-greedy actions) are in
+:class:`~tripod.algorithms.dqn.torch.default_dqn_torch_rl_module.DefaultDQNTorchRLModule`,
+the class to use or subclass.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +21,13 @@ from tripod.algorithms.off_policy_networks import (
     check_action_space,
     run_sequential,
 )
-from tripod.core.columns import Columns
 from tripod.core.networks import MLP, resolve_model_config
-from tripod.core.rl_module.apis import QNetAPI, TargetNetworkAPI
-from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
+from tripod.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
+from tripod.core.rl_module.rl_module import RLModule
 
+__all__ = ["DefaultDQNRLModule"]
+
+#: The key of the Q values in ``compute_q_values`` / ``forward_target`` outputs.
 QF_PREDS = "qf_preds"
 
 
@@ -55,17 +64,18 @@ class QNetwork(nn.Module):
         return value + adv - adv.mean(dim=-1, keepdim=True)
 
 
-class DefaultDQNTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
+class DefaultDQNRLModule(RLModule, InferenceOnlyAPI, QNetAPI, TargetNetworkAPI):
     """Q network from ``model_config`` (``fcnet_hiddens``, ``fcnet_activation`` (relu by default),
     ``head_fcnet_hiddens``, ``conv_filters``; plus ``dueling``, default True).
 
-    - ``forward_inference``: greedy actions ``argmax_a Q(s, a)``.
-    - ``forward_exploration``: epsilon-greedy with the module's ``epsilon``
-      attribute. DQN computes epsilon from its schedule at the global step and
-      sends it with the weights (``EnvRunnerGroup.sync_weights``); each runner
-      sets it on its own module.
-    - ``compute_q_values(batch)`` -> ``{"qf_preds": [B, n_actions]}``;
-      ``forward_target(batch)`` the same from the target network.
+    ``setup()`` builds ``self.qf``, a :class:`QNetwork`, and names its parts as RLlib's
+    default DQN module does: ``self.encoder`` (the features), ``self.af`` (the advantage
+    head, or the Q head without ``dueling``) and ``self.vf`` (the value head; ``None``
+    without ``dueling`` and when one fused layer computes value and advantages, i.e.
+    ``head_fcnet_hiddens=[]``). These are the very layers of ``self.qf`` (their weights are
+    stored under ``qf.*``); ``encoder`` takes observations, not a batch. The Q values are
+    computed by ``self.qf``, so a subclass that changes them overrides
+    ``compute_q_values`` / ``forward_target``.
     """
 
     #: Exploration probability read by ``_forward_exploration`` (set by the DQN algorithm).
@@ -81,30 +91,14 @@ class DefaultDQNTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
         if cfg["use_lstm"]:
             raise NotImplementedError("The default DQN module has no recurrent version (use_lstm=True).")
         self.num_actions = int(self.action_space.n)
+        self.uses_dueling = dueling
         self.qf = QNetwork(self.observation_space, self.num_actions, cfg, dueling=dueling)
+        # RLlib's names for the parts, as plain references (the weights stay under ``qf.*``).
+        self.__dict__.update(encoder=self.qf.encoder, af=self.qf.advantage, vf=self.qf.value)
 
-    # --------------------------------------------------------------- forwards
-    def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        with torch.no_grad():
-            return {Columns.ACTIONS: self.qf(batch[Columns.OBS]).argmax(dim=-1)}
-
-    def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        with torch.no_grad():
-            greedy = self.qf(batch[Columns.OBS]).argmax(dim=-1)
-            if self.epsilon <= 0.0:
-                return {Columns.ACTIONS: greedy}
-            n = greedy.shape[0]
-            explore = torch.rand(n) < self.epsilon
-            random = torch.randint(self.num_actions, (n,))
-            return {Columns.ACTIONS: torch.where(explore, random, greedy)}
-
-    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self.compute_q_values(batch)
-
-    # ------------------------------------------------------------------- APIs
-    def compute_q_values(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """``{"qf_preds": Q(s, ·)}`` of shape ``[B, n_actions]``."""
-        return {QF_PREDS: self.qf(batch[Columns.OBS])}
+    def get_initial_state(self) -> dict[str, Any]:
+        """``{}``: the default DQN module is stateless."""
+        return {}
 
     def make_target_networks(self) -> None:
         """Build the frozen target copy of the Q network."""
@@ -112,7 +106,3 @@ class DefaultDQNTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
 
     def get_target_network_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.qf, self.qf_target)]
-
-    def forward_target(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """``{"qf_preds": Q_target(s, ·)}`` of shape ``[B, n_actions]``."""
-        return {QF_PREDS: self.qf_target(batch[Columns.OBS])}

@@ -7,8 +7,8 @@ from typing import Any
 
 from tripod.algorithms.algorithm_config import NotProvided
 from tripod.algorithms.config_checks import BOOL, one_of, schedule, setting
-from tripod.algorithms.dqn.default_dqn_rl_module import DefaultDQNTorchRLModule
 from tripod.algorithms.dqn.dqn_learner import DQNLearner
+from tripod.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQNTorchRLModule
 from tripod.algorithms.off_policy import OffPolicyAlgorithm
 from tripod.algorithms.off_policy_config import OffPolicyConfig
 from tripod.learner.schedules import schedule_value

@@ -1,4 +1,10 @@
-"""The default actor-critic module for PPO and PG, built from the core's default networks."""
+"""PPO's (and PG's) default actor-critic module: ``encoder``, ``pi`` and ``vf`` (RLlib path:
+``ray.rllib.algorithms.ppo.default_ppo_rl_module``).
+
+:class:`DefaultPPORLModule` builds the networks; the torch forwards are in
+:class:`~tripod.algorithms.ppo.torch.default_ppo_torch_rl_module.DefaultPPOTorchRLModule`,
+the class to use or subclass.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +17,40 @@ from torch import nn
 from tripod.core.columns import Columns
 from tripod.core.distribution.action_dist import get_action_dist_cls
 from tripod.core.networks import MLP, build_encoder, resolve_model_config
+from tripod.core.networks.actor_critic import ActorCriticEncoder, BatchEncoder
 from tripod.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
-from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
+from tripod.core.rl_module.rl_module import RLModule
+
+__all__ = ["DefaultPPORLModule"]
 
 MASK_KEY = "action_mask"
 OBS_KEY = "observations"
 MASKED_LOGIT = -1e9
 
 
-class DefaultPPOTorchRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
+class DefaultPPORLModule(RLModule, InferenceOnlyAPI, ValueFunctionAPI):
     """Policy and value networks from ``model_config`` (see ``DEFAULT_MODEL_CONFIG``).
 
-    - Vector observations get an MLP encoder, images a CNN, Dict/Tuple
-      observations are flattened.
-    - Action masking: with a Dict observation space holding ``"action_mask"``
-      (and the real observation under ``"observations"``, or the remaining keys),
-      masked actions get a logit of -1e9 and are never sampled.
-    - ``vf_share_layers``: one encoder for policy and value function.
-    - ``free_log_std`` (Box actions): a state-independent log std parameter.
-    - An ``inference_only`` copy has no value function.
+    ``setup()`` builds, as RLlib's default PPO module does:
+
+    - ``self.encoder``: an :class:`~tripod.core.networks.actor_critic.ActorCriticEncoder`;
+      ``self.encoder(batch)`` returns ``{ENCODER_OUT: {ACTOR: ..., CRITIC: ...}}``. With
+      ``vf_share_layers=False`` (the default) the critic has its own encoder,
+      ``self.encoder.critic_encoder`` (registered as ``self.vf_encoder``).
+    - ``self.pi``: the policy head, features -> action distribution inputs.
+    - ``self.vf``: the value head, features -> ``[B, 1]``.
+
+    Also:
+
+    - Vector observations get an MLP encoder, images a CNN, Dict/Tuple observations are
+      flattened.
+    - Action masking: with a Dict observation space holding ``"action_mask"`` (and the real
+      observation under ``"observations"``, or the remaining keys), masked actions get a
+      logit of -1e9 and are never sampled. A subclass that strips the mask itself (and
+      passes the observation space without it) gets a plain module.
+    - ``free_log_std`` (Box actions): ``self.pi`` outputs the means and a state-independent
+      parameter ``self.log_std`` is appended to them.
+    - An ``inference_only`` copy has no value function (no ``vf``, no ``vf_encoder``).
     """
 
     def setup(self) -> None:
@@ -49,59 +70,45 @@ class DefaultPPOTorchRLModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI)
         width = get_action_dist_cls(self.action_space).required_input_dim(self.action_space)
         head_width = width // 2 if self._free_log_std else width
 
-        self.encoder = build_encoder(obs_space, cfg)
+        # Built in this order (actor encoder, pi, critic encoder, vf) so that the random
+        # initialisation, parameter names and parameter order match earlier tripod versions.
+        actor = build_encoder(obs_space, cfg)
         head_kw = {"activation": cfg["head_fcnet_activation"]}
-        self.pi = MLP(
-            self.encoder.out_dim,
-            cfg["head_fcnet_hiddens"],
-            out_dim=head_width,
-            output_init_std=0.01,
-            **head_kw,
+        pi = MLP(
+            actor.out_dim, cfg["head_fcnet_hiddens"], out_dim=head_width, output_init_std=0.01, **head_kw
         )
         if self._free_log_std:
             self.log_std = nn.Parameter(torch.zeros(head_width))
+        critic = vf = None
         if not self.inference_only:
             if not self._share:
-                self.vf_encoder = build_encoder(obs_space, cfg)
-            self.vf = MLP(
-                self.encoder.out_dim, cfg["head_fcnet_hiddens"], out_dim=1, output_init_std=1.0, **head_kw
-            )
+                critic = BatchEncoder.wrap(build_encoder(obs_space, cfg))
+            vf = MLP(actor.out_dim, cfg["head_fcnet_hiddens"], out_dim=1, output_init_std=1.0, **head_kw)
+        self.encoder = ActorCriticEncoder(actor, critic)
+        self.pi = pi
+        if critic is not None:
+            self.vf_encoder = critic
+        if vf is not None:
+            self.vf = vf
+
+    def get_initial_state(self) -> dict[str, Any]:
+        """The encoder's initial state (``{}``: the default module is stateless)."""
+        return self.encoder.get_initial_state()
 
     def get_non_inference_attributes(self) -> list[str]:
+        """``vf_encoder`` (also reachable as ``encoder.critic_encoder``) and ``vf``."""
         return ["vf_encoder", "vf"]
 
     def _split_obs(self, obs: Any) -> tuple[Any, torch.Tensor | None]:
+        """``(observation, action mask or None)`` from a batch's observations."""
         if not self._masked:
             return obs, None
         rest = {k: v for k, v in obs.items() if k != MASK_KEY}
         return (rest[OBS_KEY] if set(rest) == {OBS_KEY} else rest), torch.as_tensor(obs[MASK_KEY])
 
-    def _logits(self, features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        logits = self.pi(features)
-        if self._free_log_std:
-            logits = torch.cat([logits, self.log_std.expand_as(logits)], dim=-1)
-        if mask is not None:
-            logits = logits.masked_fill(mask.to(torch.bool).logical_not(), MASKED_LOGIT)
-        return logits
-
-    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def _unmasked_batch(self, batch: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor | None]:
+        """``batch`` with the action mask taken out of its observations (a shallow copy if so)."""
+        if not self._masked:
+            return batch, None
         obs, mask = self._split_obs(batch[Columns.OBS])
-        features, _ = self.encoder(obs)
-        return {Columns.ACTION_DIST_INPUTS: self._logits(features, mask)}
-
-    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        obs, mask = self._split_obs(batch[Columns.OBS])
-        features, _ = self.encoder(obs)
-        out = {Columns.ACTION_DIST_INPUTS: self._logits(features, mask)}
-        if self._share:
-            out[Columns.EMBEDDINGS] = features
-        return out
-
-    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
-        """V(s) of shape [B]; reuses ``embeddings`` when the encoder is shared."""
-        if self.inference_only:
-            raise RuntimeError("An inference_only module has no value function.")
-        if embeddings is None or not self._share:
-            obs, _ = self._split_obs(batch[Columns.OBS])
-            embeddings, _ = (self.encoder if self._share else self.vf_encoder)(obs)
-        return self.vf(embeddings).squeeze(-1)
+        return {**batch, Columns.OBS: obs}, mask

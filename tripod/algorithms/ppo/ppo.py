@@ -8,8 +8,8 @@ from typing import Any
 from tripod.algorithms.algorithm import Algorithm
 from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from tripod.algorithms.config_checks import BOOL, number, optional, setting
-from tripod.algorithms.ppo.default_ppo_rl_module import DefaultPPOTorchRLModule
 from tripod.algorithms.ppo.ppo_learner import PPOLearner
+from tripod.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 
 
 def _training(default: Any, check: Any, doc: str) -> Any:

@@ -1,4 +1,10 @@
-"""The default SAC module: a squashed-Gaussian policy and twin Q functions with target copies."""
+"""SAC's default module: a squashed-Gaussian policy and twin Q functions with target copies
+(RLlib path: ``ray.rllib.algorithms.sac.default_sac_rl_module``).
+
+:class:`DefaultSACRLModule` builds the networks; the torch forwards are in
+:class:`~tripod.algorithms.sac.torch.default_sac_torch_rl_module.DefaultSACTorchRLModule`,
+the class to use or subclass.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +19,18 @@ from tripod.algorithms.off_policy_networks import (
     OFF_POLICY_MODEL_DEFAULTS,
     check_action_space,
     is_flat_float_box,
-    run_sequential,
 )
 from tripod.algorithms.sac.ensemble_mlp import EnsembleMLP
-from tripod.core.columns import Columns
 from tripod.core.distribution.action_dist import get_action_dist_cls
 from tripod.core.networks import MLP, ObsFlattener, is_image_space, resolve_model_config
-from tripod.core.rl_module.apis import QNetAPI, TargetNetworkAPI
-from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
+from tripod.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
+from tripod.core.rl_module.rl_module import RLModule
 
+__all__ = ["DefaultSACRLModule"]
+
+#: The key of the (first) critic's Q values in ``compute_q_values`` / ``forward_target`` outputs.
 QF_PREDS = "qf_preds"
+#: The key of the twin critic's Q values.
 QF_TWIN_PREDS = "qf_twin_preds"
 
 
@@ -42,19 +50,17 @@ def check_sac_action_space(space: gym.Space) -> None:
         )
 
 
-class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
+class DefaultSACRLModule(RLModule, InferenceOnlyAPI, QNetAPI, TargetNetworkAPI):
     """Policy and Q networks from ``model_config`` (``fcnet_hiddens``, ``fcnet_activation``
     (relu by default); plus ``twin_q``, default True).
 
-    - The policy maps observations to ``concat(mean, log_std)`` of a Gaussian whose
-      samples are squashed by ``tanh`` into the action bounds
-      (:class:`~tripod.core.distribution.torch.torch_distribution.TorchSquashedGaussian`, the module's
-      ``action_dist_cls``). ``forward_exploration`` samples, ``forward_inference``
-      takes the squashed mean, ``forward_train`` returns the logits.
-    - ``compute_q_values({obs, actions})`` -> ``{"qf_preds": [B], "qf_twin_preds": [B]}``
-      (both critics in one batched pass; actions are rescaled to [-1, 1] first);
-      ``forward_target`` the same from the target critics.
-    - An ``inference_only`` copy (the env runner's) holds the policy only.
+    ``setup()`` builds ``self.pi`` (observations -> ``concat(mean, log_std)``, its hidden
+    layers included: tripod's SAC has no separate ``pi_encoder``) and, unless
+    ``inference_only``, ``self.qf``: the critics (both, with ``twin_q``) as one batched
+    network on ``concat(observation, action scaled to [-1, 1])``, where RLlib builds
+    ``qf_encoder`` / ``qf`` and ``qf_twin_encoder`` / ``qf_twin``. Non-vector parts of the
+    observation are flattened by ``self.flatten`` first. The ``action_dist_cls`` is the
+    squashed Gaussian.
     """
 
     def setup(self) -> None:
@@ -84,37 +90,12 @@ class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
             self.qf = EnsembleMLP(2 if twin_q else 1, in_dim, hiddens, 1, activation=act)
 
     def get_non_inference_attributes(self) -> list[str]:
+        """The critics and their target copies."""
         return ["qf", "qf_target"]
 
-    # --------------------------------------------------------------- forwards
-    def _obs(self, batch: dict[str, Any]) -> torch.Tensor:
-        obs = batch[Columns.OBS]
-        return obs if self.flatten is None else self.flatten(obs)
-
-    def _dist(self, batch: dict[str, Any]) -> Any:
-        return self.action_dist_cls.from_logits(run_sequential(self.pi, self._obs(batch)))
-
-    def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        with torch.no_grad():
-            return {Columns.ACTIONS: self._dist(batch).to_deterministic().sample()}
-
-    def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        with torch.no_grad():
-            return {Columns.ACTIONS: self._dist(batch).sample()}
-
-    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {Columns.ACTION_DIST_INPUTS: run_sequential(self.pi, self._obs(batch))}
-
-    # ------------------------------------------------------------------- APIs
-    def _q(self, net: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        actions = batch[Columns.ACTIONS].reshape(-1, self.action_dim)
-        scaled = (actions - self.action_center) / self.action_half_range
-        q = net(torch.cat([self._obs(batch), scaled], dim=-1)).squeeze(-1)
-        return {QF_PREDS: q[0], QF_TWIN_PREDS: q[1]} if q.shape[0] == 2 else {QF_PREDS: q[0]}
-
-    def compute_q_values(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """``{"qf_preds": Q1(s, a), "qf_twin_preds": Q2(s, a)}``, each ``[B]``, for ``obs`` and ``actions``."""
-        return self._q(self.qf, batch)
+    def get_initial_state(self) -> dict[str, Any]:
+        """``{}``: the default SAC module is stateless."""
+        return {}
 
     def make_target_networks(self) -> None:
         """Build the frozen target copies of the critics."""
@@ -122,7 +103,3 @@ class DefaultSACTorchRLModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
 
     def get_target_network_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.qf, self.qf_target)]
-
-    def forward_target(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """:meth:`compute_q_values` with the target critics."""
-        return self._q(self.qf_target, batch)

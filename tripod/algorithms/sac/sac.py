@@ -9,8 +9,8 @@ from tripod.algorithms.algorithm_config import NotProvided
 from tripod.algorithms.config_checks import BOOL, Check, is_number, number, optional, schedule, setting
 from tripod.algorithms.off_policy import OffPolicyAlgorithm
 from tripod.algorithms.off_policy_config import OffPolicyConfig
-from tripod.algorithms.sac.default_sac_rl_module import DefaultSACTorchRLModule
 from tripod.algorithms.sac.sac_learner import SACLearner
+from tripod.algorithms.sac.torch.default_sac_torch_rl_module import DefaultSACTorchRLModule
 
 _LR = schedule(1e-12, text="a number > 0 or a schedule [[env_step, lr], ...]")
 

@@ -77,6 +77,18 @@ class MultiRLModule(TorchRLModule):
                 )
             self.add_module(module_id, spec.build())
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # An attribute naming one of the held sub-modules (RLlib's shared-encoder example does
+        # ``self.encoder = self._rl_modules["shared_encoder"]`` in setup) is an alias, kept as a
+        # plain attribute: its weights stay registered once, under their module id, and reading
+        # it costs what it costs in RLlib (no nn.Module.__getattr__ on every forward).
+        held = self.__dict__.get("_rl_modules")
+        if held and isinstance(value, nn.Module) and any(value is m for m in held.values()):
+            self._modules.pop(name, None)
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
+
     # -------------------------------------------------------------- the mapping
     def add_module(self, module_id: ModuleID, module: RLModule, *, override: bool = False) -> None:  # type: ignore[override]
         """Add ``module`` under ``module_id`` (``override=True`` to replace an existing one)."""
@@ -171,8 +183,13 @@ class MultiRLModule(TorchRLModule):
     def _set_mode(self, training: bool) -> None:
         # Sub-modules may have been switched on their own (their forwards switch them), so
         # look at them too; train() recurses only when something is in the wrong mode.
-        if self.training != training or any(m.training != training for m in self._torch_modules.values()):
+        if self.training != training:
             self.train(training)
+            return
+        for module in self._torch_modules._modules.values():  # a plain loop: this runs on every forward
+            if module.training != training:
+                self.train(training)
+                return
 
     def forward_inference(self, batch: Mapping[ModuleID, Any], **kwargs: Any) -> dict[ModuleID, Any]:
         """``{module_id: module.forward_inference(batch[module_id])}``."""

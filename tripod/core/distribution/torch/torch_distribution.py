@@ -90,7 +90,8 @@ class TorchCategorical(Distribution):
     A wrapped subclass of ``torch.distributions.Categorical`` is delegated to instead.
     """
 
-    def __init__(self, probs: torch.Tensor | None = None, logits: torch.Tensor | None = None) -> None:
+    def __init__(self, logits: torch.Tensor | None = None, probs: torch.Tensor | None = None) -> None:
+        # RLlib 2.60's order (logits first): subclasses call super().__init__(logits, probs).
         if (probs is None) == (logits is None):
             raise ValueError("TorchCategorical needs exactly one of probs= or logits=.")
         self.logits = logits if logits is not None else probs.log()

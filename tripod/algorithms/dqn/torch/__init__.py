@@ -1,0 +1,1 @@
+"""DQN's torch module (RLlib path: ``ray.rllib.algorithms.dqn.torch``)."""

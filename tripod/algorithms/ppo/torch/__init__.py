@@ -1,0 +1,1 @@
+"""PPO's torch module (RLlib path: ``ray.rllib.algorithms.ppo.torch``)."""

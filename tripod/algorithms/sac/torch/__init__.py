@@ -1,0 +1,1 @@
+"""SAC's torch module (RLlib path: ``ray.rllib.algorithms.sac.torch``)."""

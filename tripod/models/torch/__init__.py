@@ -1,0 +1,1 @@
+"""Torch model helpers (RLlib path: ``ray.rllib.models.torch``)."""

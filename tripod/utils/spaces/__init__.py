@@ -1,0 +1,1 @@
+"""Space helpers (RLlib path: ``ray.rllib.utils.spaces``)."""
