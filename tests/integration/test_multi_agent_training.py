@@ -250,3 +250,25 @@ def test_pettingzoo_spread_example_fast():
     pytest.importorskip("mpe2")
     out = _run_example("pettingzoo_spread.py", "--fast")
     assert "random return: -" in out and "greedy evaluation return: -" in out
+
+
+def test_a_module_no_agent_maps_to_is_kept_and_left_untrained():
+    """A module in ``policies`` that the mapping never picks gets no rows: the others train as usual."""
+    import gymnasium as gym
+
+    spare = RLModuleSpec(
+        observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+        action_space=gym.spaces.Discrete(2),
+    )
+    algo = cartpole_config(
+        policies={"p0": None, "spare": spare}, policy_mapping_fn=lambda aid, ep, **kw: "p0"
+    )
+    algo = algo.build_algo()
+    before = {k: v.copy() for k, v in algo.get_weights(["spare"])["spare"].items()}
+    for _ in range(2):
+        result = algo.train()
+    assert sorted(result["learners"]) == ["p0"]
+    assert np.isfinite(result["learners"]["p0"]["total_loss"])
+    after = algo.get_weights(["spare"])["spare"]
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    algo.stop()

@@ -326,6 +326,8 @@ class ModuleRows:
         """The first closed row whose observation or reward is NaN/inf, or None."""
         self.flush()
         n = self.size
+        if n == 0:  # a module no agent was mapped to in this round
+            return None
         bad = ~np.isfinite(self.rewards[:n])
         for leaf in leaves(self.obs):
             if np.issubdtype(leaf.dtype, np.floating):
