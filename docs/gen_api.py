@@ -279,6 +279,12 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Using a trained policy: `tripod.data.inference`",
+        "Numpy actions from a module alone; `Algorithm.compute_single_action`, `compute_actions` and "
+        "`predict` use it (see [Getting started](getting-started.md#using-a-trained-policy)).",
+        (G("tripod.data.inference", "compute_actions"),),
+    ),
+    Section(
         "Runs, logging and checkpoints: `tripod.run`, `tripod.io`",
         "`tripod.run` is the application layer the CLI drives; `tripod.io` holds the foundations every "
         "layer may use (see [Checkpoints](checkpoints.md)).",

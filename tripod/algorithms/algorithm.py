@@ -260,6 +260,78 @@ class Algorithm:
         """The learner's (trained) module."""
         return self.learner_group.get_module(module_id)
 
+    # -------------------------------------------------------------- inference
+    def compute_single_action(
+        self,
+        observation: Any,
+        state: Any = None,
+        *,
+        explore: bool = False,
+        policy_id: ModuleID | None = None,
+        module_id: ModuleID | None = None,
+        full_fetch: bool = False,
+    ) -> Any:
+        """The trained module's action for one (unbatched) observation, as in RLlib's old API stack.
+
+        Greedy by default (RLlib's default follows ``config.explore``); ``explore=True`` samples.
+        Returns the action, or RLlib's ``(action, state_out, {})`` when the module is stateful,
+        ``state`` is given or ``full_fetch=True`` (``state_out`` is ``[]`` for stateless modules).
+        Pass ``state_out`` back as ``state``; ``state=None`` starts from the initial state.
+        ``module_id`` (or RLlib's ``policy_id``) picks the module of a multi-agent config.
+        See :func:`tripod.data.inference.compute_actions`.
+        """
+        from tripod.algorithms.inference_api import pick_module_id, single_action
+
+        mid = pick_module_id(policy_id, module_id)
+        return single_action(self, observation, state, mid, explore, full_fetch)
+
+    def compute_actions(
+        self,
+        observations: Any,
+        state: Any = None,
+        *,
+        explore: bool = False,
+        episode_start: Any = None,
+        policy_id: ModuleID | None = None,
+        module_id: ModuleID | None = None,
+    ) -> Any:
+        """Actions for a batch of observations ``[B, ...]`` (a single one works too).
+
+        Returns the actions, or ``(actions, state_out)`` for a stateful module (``state``:
+        the previous ``state_out``, ``episode_start``: bools ``[B]`` resetting those rows).
+        Multi-agent configs: ``{agent_id: observation}`` without ``module_id`` returns
+        ``{agent_id: action}``, each agent's module chosen by ``policy_mapping_fn``
+        (stateless modules only). See :func:`tripod.data.inference.compute_actions`.
+        """
+        from tripod.algorithms.inference_api import agent_actions, is_agent_dict, pick_module_id
+        from tripod.data.inference import compute_actions
+
+        if is_agent_dict(self, observations, module_id or policy_id):
+            return agent_actions(self, observations, explore)
+        module = self.get_module(pick_module_id(policy_id, module_id))
+        return compute_actions(
+            module, observations, explore=explore, state=state, episode_start=episode_start
+        )
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+        *,
+        module_id: ModuleID = DEFAULT_MODULE_ID,
+    ) -> tuple[Any, Any]:
+        """Stable-Baselines3's ``predict``: ``(actions, state)`` for one observation or a batch.
+
+        ``state`` is None for stateless modules; for stateful ones pass it back in, with
+        ``episode_start`` (bools) where a new episode begins.
+        """
+        out = self.compute_actions(
+            observation, state, explore=not deterministic, episode_start=episode_start, module_id=module_id
+        )
+        return out if self.get_module(module_id).is_stateful() else (out, None)
+
     def stop(self) -> None:
         """Close environments."""
         self.env_runner_group.stop()

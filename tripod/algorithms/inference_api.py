@@ -1,0 +1,54 @@
+"""What :meth:`Algorithm.compute_single_action`, :meth:`~Algorithm.compute_actions` and
+:meth:`~Algorithm.predict` do, on top of :func:`tripod.data.inference.compute_actions`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
+from tripod.data.inference import compute_actions
+from tripod.env.multi_agent_setup import make_default_mapping_fn, unknown_module_error
+
+
+def pick_module_id(policy_id: str | None, module_id: str | None) -> str:
+    """``module_id``, or RLlib's older name ``policy_id`` for it; ``default_policy`` if neither."""
+    if policy_id is not None and module_id is not None and policy_id != module_id:
+        raise ValueError(f"policy_id={policy_id!r} and module_id={module_id!r} disagree; pass one of them.")
+    return module_id or policy_id or DEFAULT_MODULE_ID
+
+
+def single_action(
+    algo: Any, observation: Any, state: Any, module_id: str, explore: bool, full_fetch: bool
+) -> Any:
+    """RLlib's return convention: the action, or ``(action, state_out, {})``."""
+    module = algo.get_module(module_id)
+    out = compute_actions(module, observation, explore=explore, state=state)
+    if module.is_stateful():
+        return out[0], out[1], {}
+    return (out, [], {}) if full_fetch or state is not None else out
+
+
+def agent_actions(algo: Any, observations: Mapping[Any, Any], explore: bool) -> dict[Any, Any]:
+    """``{agent_id: action}`` for ``{agent_id: one observation}`` of a multi-agent config, each
+    agent's module chosen by ``policy_mapping_fn`` (stateless modules only)."""
+    module_ids = list(getattr(algo.module_spec, "rl_module_specs", None) or [DEFAULT_MODULE_ID])
+    mapping_fn = algo.config.policy_mapping_fn or make_default_mapping_fn(module_ids)
+    actions = {}
+    for agent_id, obs in observations.items():
+        module_id = mapping_fn(agent_id, None)
+        if module_id not in module_ids:
+            raise unknown_module_error(agent_id, module_id, module_ids)
+        module = algo.get_module(module_id)
+        if module.is_stateful():
+            raise NotImplementedError(
+                f"compute_actions() with {{agent_id: obs}} does not thread recurrent state (module "
+                f"{module_id!r} is stateful); call it per module with module_id= and state=."
+            )
+        actions[agent_id] = compute_actions(module, obs, explore=explore)
+    return actions
+
+
+def is_agent_dict(algo: Any, observations: Any, module_id: str | None) -> bool:
+    """Whether ``observations`` is ``{agent_id: obs}``: a Mapping, a multi-agent config and no module named."""
+    return module_id is None and isinstance(observations, Mapping) and algo.config.is_multi_agent
