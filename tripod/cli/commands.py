@@ -235,6 +235,7 @@ def _progress_display(args: argparse.Namespace, algo: Any) -> Any:
         stop_steps=args.stop_steps,
         stop_iters=args.stop_iters,
         stop_time=args.stop_time,
+        stop_return=args.stop_return,
         start_steps=algo.num_env_steps_sampled_lifetime,
         start_iter=algo.iteration,
         start_time_s=algo.time_total_s,

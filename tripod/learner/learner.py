@@ -83,6 +83,7 @@ class Learner:
         self._stats: dict[ModuleID, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         self.num_updates = 0
         self.num_env_steps_trained = 0
+        self.num_env_steps_sampled_lifetime = 0  # of the update in progress; schedules are evaluated at it
         self._weight_sources: tuple[tuple, dict] | None = None  # see _inference_weight_sources()
         seed = getattr(config, "seed", None)
         self.global_rng = global_rng or GlobalRNGScope(seed, LEARNER_STREAM, device=self.device)
@@ -131,6 +132,10 @@ class Learner:
         """The learning rate at ``num_env_steps`` (constant or scheduled)."""
         return schedule_value(self.config.lr, num_env_steps)
 
+    def scheduled(self, value: float | list) -> float:
+        """A constant or ``[[env_step, value], ...]`` setting at the current update's env step."""
+        return schedule_value(value, self.num_env_steps_sampled_lifetime)
+
     def update(
         self, batch: Mapping[ModuleID, Mapping[str, Any]], *, num_env_steps_sampled_lifetime: int = 0
     ) -> dict[ModuleID, dict[str, float]]:
@@ -144,6 +149,7 @@ class Learner:
     def _update(
         self, batch: Mapping[ModuleID, Mapping[str, Any]], num_env_steps_sampled_lifetime: int
     ) -> dict[ModuleID, dict[str, float]]:
+        self.num_env_steps_sampled_lifetime = num_env_steps_sampled_lifetime
         lr = self.current_lr(num_env_steps_sampled_lifetime)
         for opt in self.optimizers.values():
             for group in opt.param_groups:

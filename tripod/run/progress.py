@@ -30,7 +30,11 @@ class ProgressDisplay:
     Args:
         live: Use a rich live display (else plain lines).
         print_every: In plain mode, print every this many iterations.
-        stop_steps, stop_iters, stop_time: Budgets for the progress bar and time left.
+        stop_steps, stop_iters, stop_time: Budgets for the progress bar and time left; with
+            several, the bar and time left follow the one that will end the run first.
+        stop_return: A return target: the line shows ``return R / T``, and no percentage
+            (how far the return is from its target says little about the time left), only
+            the time the budgets leave at most (``left <= H:MM:SS``).
         start_steps, start_iter, start_time_s: Counters when this session began (a
             resumed run starts above zero), so steps/s counts this session only.
     """
@@ -43,6 +47,7 @@ class ProgressDisplay:
         stop_steps: int | None = None,
         stop_iters: int | None = None,
         stop_time: float | None = None,
+        stop_return: float | None = None,
         start_steps: int = 0,
         start_iter: int = 0,
         start_time_s: float = 0.0,
@@ -50,6 +55,7 @@ class ProgressDisplay:
         self.live = live
         self.print_every = max(1, print_every)
         self.budgets = {"steps": stop_steps, "iters": stop_iters, "time": stop_time}
+        self.stop_return = stop_return
         self._start = (start_steps, start_iter, start_time_s)
         self._t0 = time.perf_counter()
         self._last_draw = 0.0
@@ -88,7 +94,12 @@ class ProgressDisplay:
 
     # ------------------------------------------------------------- updates
     def stats(self, result: dict[str, Any]) -> dict[str, Any]:
-        """The displayed numbers for one ``Algorithm.train()`` result."""
+        """The displayed numbers for one ``Algorithm.train()`` result.
+
+        ``fraction``, ``time_left`` and ``rule`` come from the same budget: the one with the
+        least time left (the one that ends the run first), or the most used before a rate is
+        known. With a return target ``fraction`` is None and ``time_left`` an upper bound.
+        """
         runners = result.get("env_runners", {})
         steps = int(result.get("num_env_steps_sampled_lifetime", 0))
         iteration = int(result.get("training_iteration", 0))
@@ -96,28 +107,40 @@ class ProgressDisplay:
         wall = time.perf_counter() - self._t0
         start_steps, start_iter, start_time = self._start
         rate = (steps - start_steps) / wall if wall > 0 else float("nan")
-        left, fraction = [], []
-        if self.budgets["steps"]:
-            fraction.append(steps / self.budgets["steps"])
-            if rate > 0:
-                left.append((self.budgets["steps"] - steps) / rate)
-        if self.budgets["iters"]:
-            fraction.append(iteration / self.budgets["iters"])
-            if iteration > start_iter:
-                left.append((self.budgets["iters"] - iteration) * wall / (iteration - start_iter))
-        if self.budgets["time"]:
-            fraction.append(train_time / self.budgets["time"])
-            if train_time > start_time:
-                left.append((self.budgets["time"] - train_time) * wall / (train_time - start_time))
+        done = {
+            "steps": (steps, start_steps),
+            "iters": (iteration, start_iter),
+            "time": (train_time, start_time),
+        }
+        rules = []  # (time left or None, fraction, rule)
+        for rule, budget in self.budgets.items():
+            if budget:
+                now, start = done[rule]
+                left = (budget - now) * wall / (now - start) if now > start and wall > 0 else None
+                rules.append((left, now / budget, rule))
+        timed = [r for r in rules if r[0] is not None]
+        left, fraction, rule = (
+            min(timed) if timed else max(rules, key=lambda r: r[1], default=(None, None, None))
+        )
         return {
             "iteration": iteration,
             "steps": steps,
             "return": runners.get("episode_return_mean", float("nan")),
             "length": runners.get("episode_len_mean", float("nan")),
             "steps_per_s": rate,
-            "time_left": min(left) if left else None,
-            "fraction": min(max(fraction), 1.0) if fraction else None,
+            "time_left": None if left is None else max(left, 0.0),
+            "fraction": None if fraction is None or self.stop_return is not None else min(fraction, 1.0),
+            "rule": rule,
         }
+
+    def _return_text(self, value: Any, spec: str) -> str:
+        text = _fmt_number(value, spec)
+        return text if self.stop_return is None else f"{text} / {self.stop_return:g}"
+
+    def _left_text(self, s: dict[str, Any]) -> str:
+        if s["time_left"] is None:
+            return ""
+        return f"left {'<= ' if self.stop_return is not None else ''}{_fmt_duration(s['time_left'])}"
 
     def line(self, result: dict[str, Any]) -> str:
         """One plain-text progress line."""
@@ -125,13 +148,18 @@ class ProgressDisplay:
         parts = [
             f"iter {s['iteration']:>5}",
             f"steps {s['steps']:>11,}",
-            f"return {_fmt_number(s['return'], '9.2f'):>9}",
+            f"return {self._return_text(s['return'], '9.2f'):>9}",
             f"len {_fmt_number(s['length'], '7.1f'):>7}",
             f"{_fmt_number(s['steps_per_s'], ',.0f'):>8} steps/s",
         ]
         if s["time_left"] is not None:
-            parts.append(f"left {_fmt_duration(s['time_left'])}")
+            parts.append(self._left_text(s))
         return " | ".join(parts)
+
+    def finish(self, stopped_by: str | None, result: dict[str, Any] | None) -> None:
+        """End the live display on a line that says which rule stopped the run (no bar)."""
+        if self._live is not None and result is not None:
+            self._live.update(self._render(result, stopped_by=stopped_by or "-"), refresh=True)
 
     def update(self, result: dict[str, Any]) -> None:
         """Show one iteration's result (throttled)."""
@@ -144,7 +172,7 @@ class ProgressDisplay:
         if now - self._last_draw >= REFRESH_S:
             self._last_draw = now
 
-    def _render(self, result: dict[str, Any]) -> Any:
+    def _render(self, result: dict[str, Any], stopped_by: str | None = None) -> Any:
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -153,17 +181,24 @@ class ProgressDisplay:
         s = self.stats(result)
         line = Text()
         line.append(f"iter {s['iteration']}   steps {s['steps']:,}   ")
-        line.append(f"return {_fmt_number(s['return'], '.2f')}", style="bold")
+        line.append(f"return {self._return_text(s['return'], '.2f')}", style="bold")
         line.append(
             f"   len {_fmt_number(s['length'], '.1f')}   {_fmt_number(s['steps_per_s'], ',.0f')} steps/s"
         )
+        if stopped_by is not None:
+            why = f"stopped by {stopped_by}"
+            if stopped_by == "return" and self.stop_return is not None:
+                why += f": {_fmt_number(s['return'], '.2f')} >= target {self.stop_return:g}"
+            return Group(Text(why, style="bold"), line)
         if s["fraction"] is None:
+            if s["time_left"] is not None:
+                line.append(f"   {self._left_text(s)}")
             return line
         bar = Table.grid(padding=(0, 2))
         bar.add_row(
             ProgressBar(total=1.0, completed=s["fraction"], width=30),
-            f"{s['fraction']:4.0%}",
-            "" if s["time_left"] is None else f"left {_fmt_duration(s['time_left'])}",
+            f"{s['fraction']:4.0%} of {s['rule']}",
+            self._left_text(s),
         )
         return Group(bar, line)
 

@@ -175,6 +175,8 @@ def _train_loop(
                 while True:
                     stopped_by = "interrupt" if interrupt.requested else stop.reason(algo, last)
                     if stopped_by:
+                        if hasattr(display, "finish"):  # a custom display may lack it
+                            display.finish(stopped_by, last)
                         break
                     last = algo.train()
                     last["timestamp"] = time.time()

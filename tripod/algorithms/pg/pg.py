@@ -7,7 +7,7 @@ from typing import Any
 
 from tripod.algorithms.algorithm import Algorithm
 from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided
-from tripod.algorithms.config_checks import BOOL, number, optional, setting
+from tripod.algorithms.config_checks import BOOL, number, optional, schedule, setting
 from tripod.algorithms.pg.pg_learner import PGLearner
 from tripod.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 
@@ -30,7 +30,12 @@ class PGConfig(AlgorithmConfig):
         "subtract a learned V(s) (needs `ValueFunctionAPI`); `None`: exactly when the module has a value "
         "function (the default module has one)",
     )
-    entropy_coeff: float = _training(0.0, number(0), "weight of the entropy bonus")
+    entropy_coeff: float | list = _training(
+        0.0,
+        schedule(0.0),
+        "weight of the entropy bonus: a number, or a schedule `[[env_step, value], ...]` like `lr`'s "
+        "([Learning-rate schedules](#learning-rate-schedules)); reported as `curr_entropy_coeff`",
+    )
     vf_loss_coeff: float = _training(0.5, number(0), "weight of the baseline's value loss")
     normalize_advantages: bool = _training(True, BOOL, "standardise returns (or advantages) over each batch")
     lr: Any = 1e-3

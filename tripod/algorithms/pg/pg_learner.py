@@ -52,7 +52,8 @@ class PGLearner(Learner):
         logp = dist.logp(batch[Columns.ACTIONS])
         policy_loss = -masked_mean(logp * batch[Columns.ADVANTAGES], mask)
         entropy = masked_mean(dist.entropy(), mask)
-        total = policy_loss - config.entropy_coeff * entropy
+        entropy_coeff = self.scheduled(config.entropy_coeff)
+        total = policy_loss - entropy_coeff * entropy
         vf_loss = torch.zeros(())
         if self.uses_baseline(module_id):
             values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
@@ -60,6 +61,8 @@ class PGLearner(Learner):
             vf_loss = masked_mean((values - batch[Columns.VALUE_TARGETS]).pow(2), mask)
             total = total + config.vf_loss_coeff * vf_loss
         self.log(
-            module_id, **{POLICY_LOSS: policy_loss, VF_LOSS: vf_loss, ENTROPY: entropy, TOTAL_LOSS: total}
+            module_id,
+            **{POLICY_LOSS: policy_loss, VF_LOSS: vf_loss, ENTROPY: entropy, TOTAL_LOSS: total},
+            curr_entropy_coeff=entropy_coeff,
         )
         return total

@@ -7,7 +7,7 @@ from typing import Any
 
 from tripod.algorithms.algorithm import Algorithm
 from tripod.algorithms.algorithm_config import AlgorithmConfig, NotProvided
-from tripod.algorithms.config_checks import BOOL, number, optional, setting
+from tripod.algorithms.config_checks import BOOL, number, optional, schedule, setting
 from tripod.algorithms.ppo.ppo_learner import PPOLearner
 from tripod.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 
@@ -39,7 +39,12 @@ class PPOConfig(AlgorithmConfig):
         "clamp each squared value error at this value (`None`: no clamp)",
     )
     vf_loss_coeff: float = _training(0.5, number(0), "weight of the value loss")
-    entropy_coeff: float = _training(0.0, number(0), "weight of the entropy bonus")
+    entropy_coeff: float | list = _training(
+        0.0,
+        schedule(0.0),
+        "weight of the entropy bonus: a number, or a schedule `[[env_step, value], ...]` like `lr`'s "
+        "([Learning-rate schedules](#learning-rate-schedules)); reported as `curr_entropy_coeff`",
+    )
     use_kl_loss: bool = _training(False, BOOL, "add `kl_coeff * KL(old ‖ new)` to the loss")
     kl_coeff: float = _training(
         0.2,

@@ -62,7 +62,8 @@ class PPOLearner(Learner):
         policy_loss = -masked_mean(surrogate, mask)
         entropy = masked_mean(dist.entropy(), mask)
         kl = masked_mean((ratio - 1) - log_ratio, mask)  # non-negative estimate of KL(old || new)
-        total = policy_loss - config.entropy_coeff * entropy
+        entropy_coeff = self.scheduled(config.entropy_coeff)
+        total = policy_loss - entropy_coeff * entropy
         if config.use_kl_loss:
             total = total + self.kl_coeffs[module_id] * kl
         vf_loss = torch.zeros(())
@@ -80,6 +81,7 @@ class PPOLearner(Learner):
             **{POLICY_LOSS: policy_loss, VF_LOSS: vf_loss, ENTROPY: entropy, TOTAL_LOSS: total},
             mean_kl_loss=kl,
             clip_fraction=clip_frac,
+            curr_entropy_coeff=entropy_coeff,
         )
         return total
 
