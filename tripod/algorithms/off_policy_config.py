@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 from tripod.algorithms.algorithm_config import AlgorithmConfig, ConfigError, NotProvided
 from tripod.algorithms.config_checks import BOOL, integer, number, schedule, setting
 from tripod.data.replay_buffer import check_capacity
-from tripod.learner.schedules import schedule_problem
 
 # RLlib's replay_buffer_config keys -> typed fields.
 _REPLAY_KEYS = {
@@ -18,11 +17,6 @@ _REPLAY_KEYS = {
     "eps": "prioritized_replay_eps",
     "prioritized": "prioritized_replay",
 }
-
-
-def is_schedule(value: Any, minimum: float = 0.0) -> bool:
-    """Whether ``value`` is a number >= minimum or a ``[[step, value], ...]`` schedule."""
-    return schedule_problem("value", value, minimum=minimum) is None
 
 
 def _training(default: Any, check: Any, doc: str) -> Any:

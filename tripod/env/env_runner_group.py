@@ -45,7 +45,6 @@ class EnvRunnerGroup:
                 f"EnvRunnerGroup(num_env_runners={num_env_runners}): remote env runners need Ray, which "
                 "tripod does not support yet; use num_env_runners=0."
             )
-        self._make_runner = make_runner
         self._local = make_runner(0)
         self._restarts_lifetime = 0
 
