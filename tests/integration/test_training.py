@@ -6,6 +6,8 @@ import json
 import math
 import os
 import pickle
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -244,9 +246,24 @@ def test_module_built_for_other_spaces():
         PGConfig().environment("CartPole-v1").rl_module(rl_module_spec=spec).build_algo()
 
 
-def test_remote_env_runners_and_model_config_typos_fail_at_build():
-    with pytest.raises(ConfigError, match="num_env_runners=2.*num_envs_per_env_runner"):
-        small_ppo().env_runners(num_env_runners=2).build_algo()
+NO_RAY = """
+import sys
+sys.modules["ray"] = None  # as if Ray were not installed: `import ray` raises ImportError
+from tripod.algorithms.algorithm_config import ConfigError
+from tripod.algorithms.ppo import PPOConfig
+try:
+    PPOConfig().environment("CartPole-v1").env_runners(num_env_runners=1).build_algo()
+except ConfigError as err:
+    print(err)
+"""
+
+
+def test_remote_runners_without_ray_and_model_config_typos_fail_at_build():
+    out = subprocess.run([sys.executable, "-c", NO_RAY], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "num_env_runners=1 runs on Ray, which is not installed. Install it with pip install " in out.stdout
+    with pytest.raises(ConfigError, match="evaluation_parallel_to_training=True needs evaluation runners"):
+        small_ppo().evaluation(evaluation_parallel_to_training=True).build_algo()
     with pytest.raises(ConfigError, match="fcnet_hidden.*fcnet_hiddens"):
         small_ppo().rl_module(model_config={"fcnet_hidden": [64]}).build_algo()
     # A custom module's model_config is its own business.

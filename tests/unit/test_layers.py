@@ -314,3 +314,24 @@ def test_the_checker_sees_function_level_imports_and_relative_imports(tmp_path, 
         "tripod/core/c.py:2: upward import: tripod.core.c (tripod.core) imports tripod.run.loop"
     ]
     assert not any(e.source == "tripod.run.loop" for e in edges)  # TYPE_CHECKING imports never run
+
+
+def test_only_tripod_distributed_imports_ray():
+    """Ray is optional: every ``import ray`` / ``from ray ...`` lives in tripod/distributed/, which
+    the algorithms reach by name (tripod.algorithms.scale_out), never by an import statement."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if (PACKAGE / "distributed") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: {name}"
+                for name in names
+                if name == "ray" or name.startswith("ray.")
+            ]
+    assert not offenders, "\n".join(offenders)

@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from tripod.algorithms import scale_out
 from tripod.algorithms.dqn import DQNConfig
 from tripod.algorithms.ppo import PPOConfig
 from tripod.algorithms.ppo.ppo_learner import PPOLearner
@@ -122,9 +123,13 @@ def test_runner_factory_is_picklable_for_remote_groups():
     runner.stop()
 
 
-def test_num_env_runners_above_zero_is_refused_until_ray():
-    with pytest.raises(NotImplementedError, match="remote env runners need Ray"):
-        EnvRunnerGroup(make_single, num_env_runners=2)
+def test_scale_out_picks_the_local_group_without_remote_runners():
+    config = PPOConfig().environment("CartPole-v1")
+    group = scale_out.env_runner_group(config, make_single, num_env_runners=0)
+    try:
+        assert type(group) is EnvRunnerGroup and group.local_env_runner is not None
+    finally:
+        group.stop()
 
 
 # ------------------------------------------------------------------ LearnerGroup

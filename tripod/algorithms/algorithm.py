@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tripod.algorithms import scale_out
 from tripod.algorithms.algorithm_config import AlgorithmConfig
 from tripod.algorithms.multi_agent import (
     AgentReturnWindows,
@@ -23,7 +24,6 @@ from tripod.algorithms.multi_agent import (
     modules_to_train,
 )
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule
-from tripod.env.env_runner_group import EnvRunnerGroup
 from tripod.io.checkpoint import (
     atomic_directory,
     class_path,
@@ -41,10 +41,19 @@ from tripod.io.seeding import (
     set_rng_state,
 )
 from tripod.learner.learner import Learner
-from tripod.learner.learner_group import LearnerGroup
 
 KIND_ALGORITHM = "algorithm"
 EVAL_SEED_OFFSET = 10_000
+#: Entries of env runner groups' metrics that go into ``result["env_runners"]`` as they are (the
+#: remote group reports all of them, the local one the lifetime sub-env restarts).
+RUNNER_GROUP_KEYS = (
+    "num_healthy_env_runners",
+    "num_env_runner_restarts",
+    "num_env_runner_restarts_lifetime",
+    "num_env_restarts_lifetime",
+    "weights_seq_no",
+    "weights_staleness",
+)
 
 
 class Algorithm:
@@ -90,7 +99,8 @@ class Algorithm:
         self._returns: deque[float] = deque(maxlen=config.metrics_window)
         self._lens: deque[float] = deque(maxlen=config.metrics_window)
         self._agent_windows = AgentReturnWindows(config.metrics_window)
-        self._eval_group: EnvRunnerGroup | None = None
+        self._eval_group: Any = None
+        self._next_sample: Any = None  # async_sampling: the sample call in flight
         check_supported(type(self).__name__, self.supports_multi_agent, config)
         with self.global_rng:
             self._build_groups()
@@ -102,13 +112,15 @@ class Algorithm:
         self._runner_spec = default_module_spec(
             config, self.default_module_class, functools.partial(self.default_model_config, config)
         )
-        self.env_runner_group = EnvRunnerGroup(
-            functools.partial(
-                make_env_runner, config, self._runner_spec, seed=config.seed, global_rng=self.global_rng
-            )
+        make_runner = functools.partial(make_env_runner, config, self._runner_spec, seed=config.seed)
+        self.env_runner_group = scale_out.env_runner_group(
+            config,
+            make_runner,
+            num_env_runners=config.num_env_runners,
+            make_local_runner=functools.partial(make_runner, global_rng=self.global_rng),
         )
         self.module_spec = learner_module_spec(self._runner_spec, *self.env_runner_group.get_spaces())
-        self.learner_group = LearnerGroup(
+        self.learner_group = scale_out.learner_group(
             self.learner_class,
             config=config,
             module_spec=self.module_spec,
@@ -153,12 +165,18 @@ class Algorithm:
 
     # --------------------------------------------------------------- training
     def training_step(self) -> dict[str, Any]:
-        """One iteration's work: sample ``train_batch_size_per_learner`` steps, update, sync."""
+        """One iteration's work: sample ``train_batch_size_per_learner`` steps, update, sync.
+
+        With ``async_sampling`` the runners sample the next batch while the learner updates
+        on this one, with the weights of the iteration before (``weights_staleness`` 1).
+        """
         t0 = time.perf_counter()
-        batch = self.env_runner_group.sample(num_timesteps=self.config.train_batch_size_per_learner)
+        batch = self._sample_batch()
         t1 = time.perf_counter()
         runner_metrics = self.env_runner_group.get_metrics()
         self.num_env_steps_sampled_lifetime += runner_metrics["num_env_steps_sampled"]
+        if self.config.async_sampling:
+            self._next_sample = self.env_runner_group.sample_async(num_timesteps=self._batch_steps())
         learner_results = self.learner_group.update(
             batch, num_env_steps_sampled_lifetime=self.num_env_steps_sampled_lifetime
         )
@@ -170,6 +188,16 @@ class Algorithm:
             "timers": {"sample_time_s": t1 - t0, "learn_time_s": t2 - t1},
         }
 
+    def _batch_steps(self) -> int:
+        return self.config.train_batch_size_per_learner
+
+    def _sample_batch(self) -> Any:
+        """This iteration's batch: the one sampled ahead (``async_sampling``) or a fresh one."""
+        pending, self._next_sample = self._next_sample, None
+        if pending is not None:
+            return pending.get()
+        return self.env_runner_group.sample(num_timesteps=self._batch_steps())
+
     def train(self) -> dict[str, Any]:
         """Run one training iteration; returns RLlib-style results.
 
@@ -180,6 +208,9 @@ class Algorithm:
         ``evaluation`` on evaluation iterations.
         """
         t0 = time.perf_counter()
+        interval = self.config.evaluation_interval
+        evaluating = bool(interval) and (self.iteration + 1) % interval == 0
+        pending_eval = self._start_evaluation() if evaluating and self.config.evaluation_parallel_to_training else None
         with self.global_rng:  # once per iteration; the runner's and learner's own calls then cost nothing
             step = self.training_step()
         runner = step["env_runner_metrics"]
@@ -201,8 +232,9 @@ class Algorithm:
                 **step.get("timers", {}),
             },
         }
-        interval = self.config.evaluation_interval
-        if interval and self.iteration % interval == 0:
+        if pending_eval is not None:
+            result["evaluation"] = self._evaluation_results(pending_eval.get())
+        elif evaluating:
             result["evaluation"] = self.evaluate()
         return result
 
@@ -228,20 +260,33 @@ class Algorithm:
             "num_env_steps_sampled": runner["num_env_steps_sampled"],
             "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
             "num_env_restarts": runner.get("num_env_restarts", 0),
+            **{key: runner[key] for key in RUNNER_GROUP_KEYS if key in runner},
         }
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self, num_episodes: int | None = None) -> dict[str, Any]:
-        """Run greedy (``forward_inference``) episodes; returns ``{"env_runners": {...}}``."""
-        n = num_episodes or self.config.evaluation_duration
+        """Run greedy (``forward_inference``) episodes; returns ``{"env_runners": {...}}``.
+
+        On the evaluation runners (``evaluation_num_env_runners``; 0: in this process), with the
+        learners' current weights; ``num_episodes`` defaults to ``evaluation_duration``.
+        """
+        return self._evaluation_results(self._start_evaluation(num_episodes).get())
+
+    def _start_evaluation(self, num_episodes: int | None = None) -> Any:
+        """Send the weights to the evaluation runners and start their episodes (a sample handle)."""
+        config = self.config
         if self._eval_group is None:
-            seed = None if self.config.seed is None else self.config.seed + EVAL_SEED_OFFSET
-            make = functools.partial(
-                make_env_runner, self.config, self._runner_spec, seed=seed, index_offset=1
-            )
-            self._eval_group = EnvRunnerGroup(make)
+            seed = None if config.seed is None else config.seed + EVAL_SEED_OFFSET
+            make = functools.partial(make_env_runner, config, self._runner_spec, seed=seed, index_offset=1)
+            self._eval_group = scale_out.env_runner_group(
+                config, make, num_env_runners=config.evaluation_num_env_runners,
+                name="evaluation_num_env_runners",
+            )  # fmt: skip
         self._eval_group.sync_weights({"rl_module": self.learner_group.get_weights()})
-        out = self._eval_group.sample(num_episodes=n, explore=False)
+        n = num_episodes or config.evaluation_duration
+        return self._eval_group.sample_async(num_episodes=n, explore=False)
+
+    def _evaluation_results(self, out: dict[str, Any]) -> dict[str, Any]:
         returns, lens = np.asarray(out["episode_returns"]), np.asarray(out["episode_lens"])
         return {
             "env_runners": {

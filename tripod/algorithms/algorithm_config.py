@@ -39,6 +39,7 @@ from tripod.algorithms.config_checks import (
     SEED_MAX,
     Check,
     ConfigError,
+    NotProvided,
     UnknownSettingError,
     check_device,
     check_device_available,
@@ -64,6 +65,7 @@ from tripod.algorithms.multi_agent_spec import (
     policies_ok,
     validate_multi_agent,
 )
+from tripod.algorithms.scale_out_config import ScaleOutSettings
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
 from tripod.learner.schedules import schedule_value
@@ -77,15 +79,6 @@ __all__ = [
 ]
 
 
-class _NotProvided:
-    """Marks a fluent-method argument the caller did not pass."""
-
-    def __repr__(self) -> str:
-        return "NotProvided"
-
-
-NotProvided: Any = _NotProvided()
-
 LR = float | list  # a constant, or a schedule [[env_step, value], ...] interpolated linearly
 
 
@@ -96,7 +89,7 @@ def _normalize_policies(value: Any) -> Any:
 
 #: The fluent methods that set fields, in the order they are listed in messages.
 FLUENT_METHODS = (
-    "environment", "env_runners", "training", "rl_module", "multi_agent",
+    "environment", "env_runners", "learners", "training", "rl_module", "multi_agent",
     "evaluation", "reporting", "debugging", "resources",
 )  # fmt: skip
 
@@ -118,7 +111,7 @@ _VECTORIZE_DOC = (
 
 
 @dataclasses.dataclass
-class AlgorithmConfig:
+class AlgorithmConfig(ScaleOutSettings):
     """Settings shared by all algorithms; subclasses declare their own with ``setting(...)``.
 
     Each field's declaration (below) gives its default, its check, the fluent method
@@ -151,8 +144,8 @@ class AlgorithmConfig:
     num_env_runners: int = setting(
         0,
         check=integer(0),
-        doc="remote env runners (RLlib runs them on Ray). Not available yet: `build_algo()` refuses values "
-        "> 0, and sampling happens in the training process (raise `num_envs_per_env_runner` instead)",
+        doc="env runners sampling in parallel as Ray actors (`pip install 'tripod-rl[ray]'`); 0: sampling "
+        "happens in the training process ([Scaling out](scaling.md))",
         method="env_runners",
     )
     num_envs_per_env_runner: int = setting(
@@ -386,6 +379,11 @@ class AlgorithmConfig:
         rollout_fragment_length: Any = NotProvided,
         vectorize_mode: Any = NotProvided,
         restart_failed_sub_environments: Any = NotProvided,
+        num_cpus_per_env_runner: Any = NotProvided,
+        restart_failed_env_runners: Any = NotProvided,
+        max_num_env_runner_restarts: Any = NotProvided,
+        sample_timeout_s: Any = NotProvided,
+        async_sampling: Any = NotProvided,
         **unknown: Any,
     ) -> AlgorithmConfig:
         """Set how environments are sampled."""
@@ -461,6 +459,8 @@ class AlgorithmConfig:
         *,
         evaluation_interval: Any = NotProvided,
         evaluation_duration: Any = NotProvided,
+        evaluation_num_env_runners: Any = NotProvided,
+        evaluation_parallel_to_training: Any = NotProvided,
         **unknown: Any,
     ) -> AlgorithmConfig:
         """Evaluate greedily every ``evaluation_interval`` iterations for ``evaluation_duration`` episodes."""
@@ -517,12 +517,7 @@ class AlgorithmConfig:
             )
         if self.is_multi_agent:
             validate_multi_agent(self, ConfigError)
-        if self.num_env_runners > 0:
-            raise ConfigError(
-                f"{type(self).__name__}: num_env_runners={self.num_env_runners} asks for remote env runners "
-                "on Ray, which tripod does not provide yet. Use num_env_runners=0 and raise "
-                "num_envs_per_env_runner to sample more environments in this process."
-            )
+        self._validate_scale_out()
         problem = check_device_available(self.device)
         if problem is not None:
             raise ConfigError(f"{type(self).__name__}: {problem}")

@@ -28,6 +28,7 @@ __all__ = [
     "BOOL",
     "SEED_MAX",
     "Check",
+    "NotProvided",
     "ConfigError",
     "Setting",
     "UnknownSettingError",
@@ -219,6 +220,16 @@ def _bound(x: float) -> str:
 
 def _unit(text: str, unit: str) -> str:
     return f"{text} ({unit})" if unit else text
+
+
+class _NotProvided:
+    """Marks a fluent-method argument the caller did not pass."""
+
+    def __repr__(self) -> str:
+        return "NotProvided"
+
+
+NotProvided: Any = _NotProvided()
 
 
 def integer(low: int | None = None, *, unit: str = "") -> Check:

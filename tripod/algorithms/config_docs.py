@@ -79,6 +79,13 @@ def _default_cell(cls: type, name: str, variants: Mapping[str, type]) -> str:
     return f"`{format_value(default)}`" + (f" ({', '.join(changed)})" if changed else "")
 
 
+def _documented_in(config_cls: type, name: str) -> bool:
+    """Whether ``config_cls``'s table lists setting ``name``: it declares it, or it is AlgorithmConfig
+    and a settings mixin it inherits (``ScaleOutSettings``) declares it."""
+    owner = declared_in(config_cls, name)
+    return owner is config_cls or (config_cls is AlgorithmConfig and not issubclass(owner, AlgorithmConfig))
+
+
 def settings_table(config_cls: type, variants: Mapping[str, type] | None = None) -> str:
     """The Markdown table of the settings ``config_cls`` declares itself (not those it inherits).
 
@@ -88,12 +95,14 @@ def settings_table(config_cls: type, variants: Mapping[str, type] | None = None)
     variants = variants or {}
     order = {name: i for i, name in enumerate(f.name for f in dataclasses.fields(config_cls))}
     methods = {m: i for i, m in enumerate(FLUENT_METHODS)}
-    own = [
-        (name, decl)
-        for name, decl in settings_of(config_cls).items()
-        if declared_in(config_cls, name) is config_cls
-    ]
-    own.sort(key=lambda item: (methods.get(item[1].method or "", len(methods)), order[item[0]]))
+    own = [(name, decl) for name, decl in settings_of(config_cls).items() if _documented_in(config_cls, name)]
+    own.sort(  # within a method: the class's own settings, then a mixin's (ScaleOutSettings come last)
+        key=lambda item: (
+            methods.get(item[1].method or "", len(methods)),
+            declared_in(config_cls, item[0]) is not config_cls,
+            order[item[0]],
+        )
+    )
     rows = ["| Method | Setting | Default | Meaning |", "|---|---|---|---|"]
     previous = None
     for name, decl in own:

@@ -64,7 +64,7 @@ class OffPolicyAlgorithm(Algorithm):
     def _new_replay_buffer(self) -> ReplayBuffer:
         c = self.config
         obs_space, act_space = self.env_runner_group.get_spaces()
-        kwargs = {"num_envs": c.num_envs_per_env_runner, "n_step": c.n_step, "gamma": c.gamma, "seed": c.seed}
+        kwargs = {"num_envs": self._num_streams(), "n_step": c.n_step, "gamma": c.gamma, "seed": c.seed}
         if c.prioritized_replay:
             return PrioritizedReplayBuffer(
                 c.replay_buffer_capacity, obs_space, act_space, **kwargs,
@@ -72,6 +72,11 @@ class OffPolicyAlgorithm(Algorithm):
                 eps=c.prioritized_replay_eps,
             )  # fmt: skip
         return ReplayBuffer(c.replay_buffer_capacity, obs_space, act_space, **kwargs)
+
+    def _num_streams(self) -> int:
+        """Sub-envs of all env runners together: the columns of every sampled batch (a remote
+        group keeps a failed runner's columns, filled with masked rows)."""
+        return self.config.num_envs_per_env_runner * max(1, self.config.num_env_runners)
 
     # ------------------------------------------------------------------ hooks
     def sample_random_actions(self) -> bool:
@@ -87,7 +92,7 @@ class OffPolicyAlgorithm(Algorithm):
         exploration values (for the next round's step count) back to the runners.
         """
         c = self.config
-        per_round = c.fragment_length * c.num_envs_per_env_runner
+        per_round = c.fragment_length * self._num_streams()
         rounds = max(1, math.ceil(c.min_sample_timesteps_per_iteration / per_round))
         sample_s = learn_s = 0.0
         self.learner_group.set_learning_rates(self.num_env_steps_sampled_lifetime)

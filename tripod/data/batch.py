@@ -51,6 +51,8 @@ def to_torch(value: Any, device: torch.device | str = "cpu") -> Any:
         if isinstance(x, np.ndarray):
             if x.dtype == np.float64:
                 x = x.astype(np.float32)
+            elif not x.flags.writeable:  # e.g. a batch from Ray's object store: torch wants its own
+                x = x.copy()
             return torch.from_numpy(np.ascontiguousarray(x)).to(device)
         if isinstance(x, torch.Tensor):
             return x.to(device)

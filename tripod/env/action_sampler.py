@@ -84,7 +84,7 @@ class ActionSampler:
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore :meth:`get_state` (the generator's own state is restored separately)."""
-        self._pools = {int(k): (np.asarray(v, dtype=np.float32), 0) for k, v in state.items()}
+        self._pools = {int(k): (np.array(v, dtype=np.float32), 0) for k, v in state.items()}  # owned, writable
 
     # ---------------------------------------------------------------- categorical
     def sample_categorical(

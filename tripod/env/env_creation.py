@@ -44,6 +44,8 @@ __all__ = [
     "make_vector_env",
     "register_env",
     "registered_envs",
+    "env_registrations",
+    "restore_env_registrations",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +88,32 @@ def register_env(name: str, creator: Callable[[dict], gym.Env]) -> None:
 def registered_envs() -> list[str]:
     """Names registered with :func:`register_env`."""
     return sorted(_ENV_CREATORS)
+
+
+def env_registrations(env: Any) -> dict[str, dict[str, Any]]:
+    """What another process needs to make ``env`` as this one does (for remote env runners).
+
+    A name registered with :func:`register_env` carries its creator, a gymnasium id its
+    ``EnvSpec`` (an id registered by your script is unknown in a fresh process); env
+    classes and creator functions travel by themselves. Returns
+    ``{"tripod": {name: creator}, "gymnasium": {env_id: EnvSpec}}`` (entries optional).
+    """
+    if not isinstance(env, str):
+        return {}
+    if env in _ENV_CREATORS:
+        return {"tripod": {env: _ENV_CREATORS[env]}}
+    if env in gym.registry:
+        return {"gymnasium": {env: gym.registry[env]}}
+    return {}
+
+
+def restore_env_registrations(registrations: dict[str, dict[str, Any]]) -> None:
+    """Register what :func:`env_registrations` returned in this process (gymnasium ids only if unknown)."""
+    for name, creator in registrations.get("tripod", {}).items():
+        register_env(name, creator)
+    for env_id, spec in registrations.get("gymnasium", {}).items():
+        if env_id not in gym.registry:
+            gym.registry[env_id] = spec
 
 
 def env_name(env: Any) -> str:

@@ -6,7 +6,7 @@ can raise them without importing ``env_creation``, which imports the wrappers.
 
 from __future__ import annotations
 
-__all__ = ["EnvCreationError", "UnknownEnvError"]
+__all__ = ["EnvCreationError", "EnvRunnerFailedError", "UnknownEnvError"]
 
 
 class EnvCreationError(RuntimeError):
@@ -15,3 +15,7 @@ class EnvCreationError(RuntimeError):
 
 class UnknownEnvError(EnvCreationError, ValueError):
     """An env name is neither registered with :func:`~tripod.env.env_creation.register_env` nor with gymnasium."""
+
+
+class EnvRunnerFailedError(RuntimeError):
+    """A remote env runner died or stopped answering, and could not (or may not) be replaced."""

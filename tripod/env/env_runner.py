@@ -11,6 +11,7 @@ import abc
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from tripod.core.rl_module.multi_rl_module import MultiRLModule
@@ -89,6 +90,8 @@ class EnvRunner(abc.ABC):
         targets, sources = [], []
         for name, value in weights.items():
             target = entry[1].get(name)
+            if isinstance(value, np.ndarray) and not value.flags.writeable:
+                value = value.copy()  # weights from Ray's object store are read-only
             source = torch.as_tensor(value)
             if target is None or source.shape != target.shape:
                 return False

@@ -1,8 +1,10 @@
 """EnvRunnerGroup: the env runners an algorithm samples from, behind one interface (RLlib's name).
 
 This is the local group: one runner in this process, built by a factory
-``make_runner(worker_index) -> EnvRunner``. The remote group of the Ray issue keeps
-this interface, so an algorithm talks to its runners only through it:
+``make_runner(worker_index) -> EnvRunner``.
+:class:`~tripod.distributed.env_runner_group.RemoteEnvRunnerGroup` (runners as Ray
+actors, ``num_env_runners > 0``) has the same interface, so an algorithm talks to its
+runners only through it:
 
     group = EnvRunnerGroup(make_runner)
     batch = group.sample(num_timesteps=2000)       # {module_id: batch}
@@ -18,33 +20,85 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tripod.env.env_runner import EnvRunner
+import numpy as np
 
-__all__ = ["EnvRunnerGroup"]
+from tripod.env.env_runner import EnvRunner
+from tripod.env.runner_helpers import episode_metrics
+
+__all__ = ["EnvRunnerGroup", "SampleHandle", "merge_runner_metrics"]
+
+#: Metrics recomputed from the merged episode lists rather than summed.
+_PER_EPISODE = ("episode_return_mean", "episode_return_min", "episode_return_max", "episode_len_mean")
+
+
+def _merge_values(values: list[Any]) -> Any:
+    first = values[0]
+    if isinstance(first, list | tuple):
+        return [x for v in values for x in v]
+    if isinstance(first, Mapping):
+        keys = {k: None for v in values for k in v}
+        return {k: _merge_values([v[k] for v in values if k in v]) for k in keys}
+    if isinstance(first, bool | str) or first is None:
+        return first
+    return sum(values)
+
+
+def merge_runner_metrics(metrics: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several runners' :meth:`EnvRunner.get_metrics` results as one.
+
+    Counts are summed, episode lists concatenated (in the order given), per-agent and
+    per-module dicts merged key by key, and the means, minima and maxima recomputed from
+    the merged episode lists.
+    """
+    if len(metrics) == 1:
+        return dict(metrics[0])
+    merged: dict[str, Any] = {}
+    keys = {k: None for m in metrics for k in m}
+    for key in keys:
+        if key in _PER_EPISODE or key.endswith("_episode_returns_mean"):
+            continue
+        merged[key] = _merge_values([m[key] for m in metrics if key in m])
+    merged.update(
+        {k: v for k, v in episode_metrics(merged.get("episode_returns", []), merged.get("episode_lens", [])).items()
+         if k in _PER_EPISODE}
+    )  # fmt: skip
+    for name in ("agent", "module"):
+        if f"{name}_episode_returns" in merged:
+            merged[f"{name}_episode_returns_mean"] = {
+                k: float(np.mean(v)) for k, v in merged[f"{name}_episode_returns"].items() if len(v)
+            }
+    return merged
+
+
+class SampleHandle:
+    """A :meth:`EnvRunnerGroup.sample_async` call in flight; :meth:`get` waits for its result."""
+
+    def __init__(self, get: Callable[[], Any]) -> None:
+        self._get = get
+        self._result: Any = None
+        self._done = False
+
+    def get(self) -> Any:
+        """The result of the sample call (what :meth:`EnvRunnerGroup.sample` returns); waits if needed."""
+        if not self._done:
+            self._result, self._done = self._get(), True
+        return self._result
 
 
 class EnvRunnerGroup:
-    """The env runners of an algorithm (local: one runner in this process).
+    """The env runners of an algorithm: here one runner in this process.
 
     Args:
         make_runner: ``make_runner(worker_index) -> EnvRunner``; a picklable callable (a
             module-level function or a ``functools.partial`` of one), so that a remote
             group can build runners in other processes. The local runner gets index 0.
-        num_env_runners: Remote runners besides the local one; only 0 exists so far
-            (the Ray issue adds the remote group).
 
-    Results of several runners: :meth:`sample` will hand on one ``{module_id: batch}``
-    with the runners' sub-env streams side by side, and :meth:`get_metrics` one merged
-    dict, so callers do not change when runners are added. With the local runner alone
-    both are the runner's own results (no copy).
+    The remote group hands on one ``{module_id: batch}`` with its runners' sub-env streams
+    side by side, and one merged metrics dict (:func:`merge_runner_metrics`), so callers do
+    not change with the number of runners. Here both are the runner's own results (no copy).
     """
 
-    def __init__(self, make_runner: Callable[[int], EnvRunner], *, num_env_runners: int = 0) -> None:
-        if num_env_runners != 0:
-            raise NotImplementedError(
-                f"EnvRunnerGroup(num_env_runners={num_env_runners}): remote env runners need Ray, which "
-                "tripod does not support yet; use num_env_runners=0."
-            )
+    def __init__(self, make_runner: Callable[[int], EnvRunner]) -> None:
         self._local = make_runner(0)
         self._restarts_lifetime = 0
 
@@ -83,6 +137,12 @@ class EnvRunnerGroup:
         if kwargs.get("num_episodes") is not None:
             return self._local.sample(**kwargs)
         return self._local.sample_batches(**kwargs)
+
+    def sample_async(self, **kwargs: Any) -> SampleHandle:
+        """Start :meth:`sample`; remote runners sample while this process goes on (the local
+        runner samples now, before returning). Call ``get()`` on the handle for the result."""
+        result = self.sample(**kwargs)
+        return SampleHandle(lambda: result)
 
     def sync_weights(self, state: Mapping[str, Any]) -> None:
         """Send the driver's state to every runner (:meth:`EnvRunner.set_state`).
