@@ -254,9 +254,24 @@ SECTIONS: tuple[Section, ...] = (
                 "EnvCreationError",
                 "UnknownEnvError",
                 "EnvError",
+                "EnvRunnerFailedError",
                 "MultiAgentEnv",
                 "make_multi_agent",
             ),
+        ),
+    ),
+    Section(
+        "Scaling out on Ray: `tripod.distributed`",
+        "Remote env runners and learners behind the local groups' interfaces, and Ray Tune; the "
+        "algorithms build them when a config asks for `num_env_runners`, `evaluation_num_env_runners` "
+        "or `num_learners` > 0 (see [Scaling out](scaling.md)). The only package that imports Ray.",
+        (
+            G("tripod.distributed.env_runner_group"),
+            G("tripod.distributed.learner_group"),
+            G("tripod.distributed.cluster"),
+            G("tripod.distributed.tune"),
+            G("tripod.data.stream_merge"),
+            G("tripod.data.stream_split"),
         ),
     ),
     Section(

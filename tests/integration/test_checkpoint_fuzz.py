@@ -72,6 +72,10 @@ _INJECTED = (
 )
 
 
+#: Metadata fields whose values name classes or functions (what a loader must refuse to import).
+REFERENCE_FIELDS = {"class", "env", "module_class", "policy_mapping_fn", "catalog_class"}
+
+
 def _leaves(node, path=()):
     if isinstance(node, dict):
         for key, value in node.items():
@@ -104,6 +108,13 @@ def _json_variants(data: bytes, marker: Path):
         variant = json.loads(data)
         _replace(variant, path, _INJECTED[n % len(_INJECTED)])
         yield f"leaf {'/'.join(map(str, path))}", json.dumps(variant).encode()
+    # Every field that names code gets both kinds of code reference, whichever leaves the sample hit.
+    for path in leaves:
+        if path and path[-1] in REFERENCE_FIELDS:
+            for injected in _INJECTED[-2:]:
+                variant = json.loads(data)
+                _replace(variant, path, injected)
+                yield f"reference {'/'.join(map(str, path))}", json.dumps(variant).encode()
     if isinstance(tree.get("config"), dict):
         variant = json.loads(data)
         variant["config"].update(

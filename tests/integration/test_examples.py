@@ -49,6 +49,17 @@ def test_quickstart_fast(tmp_path):
     assert (tmp_path / "ckpt" / "module" / "default_policy" / "module_state.safetensors").is_file()
 
 
+def test_tune_lr_search_fast(tmp_path):
+    pytest.importorskip("ray.tune")
+    out = run_python([EXAMPLES / "tune_lr_search.py", "--fast", "--storage", tmp_path], tmp_path, timeout=240)
+    rows = re.findall(rf"^\s*({NUMBER})\s+({NUMBER})\s+(\d+)$", out, re.MULTILINE)
+    assert sorted(float(lr) for lr, _, _ in rows) == [1e-4, 3e-4, 1e-3], out
+    (best_lr,) = values(rf"best lr: ({NUMBER})", out)
+    assert best_lr in (1e-4, 3e-4, 1e-3)
+    (greedy,) = values(rf"greedy return of the best checkpoint: ({NUMBER})", out)
+    assert greedy > 0
+
+
 def test_custom_module_ppo_fast(tmp_path):
     out = run_python([EXAMPLES / "custom_module_ppo.py", "--fast"], tmp_path)
     assert "module: SharedTrunkActorCritic, 4675 parameters" in out

@@ -189,7 +189,8 @@ class Algorithm:
         }
 
     def _batch_steps(self) -> int:
-        return self.config.train_batch_size_per_learner
+        """Env steps per iteration: ``train_batch_size_per_learner`` for each learner (as in RLlib)."""
+        return self.config.train_batch_size_per_learner * max(1, self.config.num_learners)
 
     def _sample_batch(self) -> Any:
         """This iteration's batch: the one sampled ahead (``async_sampling``) or a fresh one."""

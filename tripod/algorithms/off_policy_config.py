@@ -121,8 +121,15 @@ class OffPolicyConfig(AlgorithmConfig):
         return self._fluent("reporting", locals())
 
     def validate(self) -> None:
-        """Also: the buffer must hold at least one train batch."""
+        """Also: the buffer must hold at least one train batch; the learner trains in this process."""
         super().validate()
+        if self.num_learners > 0:
+            raise ConfigError(
+                f"{type(self).__name__}: num_learners={self.num_learners} trains on-policy learners (PPO, PG) "
+                "data-parallel on Ray; replay-based learners (DQN, SAC) take one gradient step per replayed "
+                "batch in the training process. Set .learners(num_learners=0) (and .resources(device='cuda') "
+                "for a GPU); remote env runners (num_env_runners) work."
+            )
         try:
             check_capacity(self.replay_buffer_capacity, self.train_batch_size_per_learner)
         except ValueError as err:

@@ -131,6 +131,14 @@ class ScaleOutSettings:
                 "num_learners=0 trains in this process. Set .resources(device='cuda') for the local "
                 "learner, or .learners(num_learners=1, num_gpus_per_learner=1)."
             )
+        gpus = self.num_gpus_per_learner
+        if self.num_learners > 1 and 0 < gpus < 1:
+            raise ConfigError(
+                f"{name}: num_gpus_per_learner={gpus:g} with num_learners={self.num_learners} puts several "
+                "learners on one GPU, and NCCL cannot reduce gradients between learners that share a GPU. "
+                "Give each learner a whole GPU (num_gpus_per_learner=1), use one learner (num_learners=1), "
+                "or train on CPUs (num_gpus_per_learner=0)."
+            )
         if self.async_sampling and self.num_env_runners == 0:
             raise ConfigError(
                 f"{name}: async_sampling=True lets remote env runners sample while the learner updates; "

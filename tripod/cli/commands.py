@@ -136,8 +136,10 @@ def _new_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
 
 def _cli_overrides(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    if args.num_envs is not None:
-        values["num_envs_per_env_runner"] = args.num_envs
+    flags = {"num_envs": "num_envs_per_env_runner", "num_env_runners": "num_env_runners", "num_learners": "num_learners"}
+    for flag, setting in flags.items():
+        if getattr(args, flag, None) is not None:
+            values[setting] = getattr(args, flag)
     if args.seed is not None:
         values["seed"] = args.seed
     values.update(parse_overrides(args.set, base))
@@ -281,6 +283,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ evaluate / export
+#: Config overrides that keep a loaded algorithm in this process (a run may have used Ray).
+IN_PROCESS = {"num_env_runners": 0, "evaluation_num_env_runners": 0, "num_learners": 0, "async_sampling": False,
+              "evaluation_parallel_to_training": False}  # fmt: skip
 def _load_algo(
     path: str, overrides: dict[str, Any] | None = None, args: argparse.Namespace | None = None
 ) -> Any:
@@ -290,9 +295,11 @@ def _load_algo(
 
     module_class = _module_class(args.module) if args is not None and args.module else None
     trusted = bool(args is not None and args.trust_checkpoint)
+    # evaluate/export run greedy episodes or read weights: no Ray actors, whatever the run used
+    overrides = {**IN_PROCESS, **(overrides or {})}
     if args is not None and args.env:  # the user named it: a reference they chose, not the checkpoint's
         _check_env(args.env)
-        overrides = {**(overrides or {}), "env": args.env}
+        overrides["env"] = args.env
     return Algorithm.from_checkpoint(
         resolve_checkpoint(path), config_overrides=overrides, module_class=module_class, trusted=trusted
     )

@@ -154,9 +154,21 @@ def _add_stop_flags(train: argparse.ArgumentParser) -> None:
 
 
 def _add_setting_flags(train: argparse.ArgumentParser) -> None:
-    """``--seed``, ``--num-envs``, ``--out`` and ``--set KEY=VALUE``."""
+    """``--seed``, ``--num-envs``, ``--num-env-runners``, ``--num-learners``, ``--out`` and ``--set KEY=VALUE``."""
     train.add_argument("--seed", metavar="S", type=_seed, help="random seed (an int in [0, 2**63 - 1])")
     train.add_argument("--num-envs", metavar="N", type=_int_at_least(1), help="environments per env runner")
+    train.add_argument(
+        "--num-env-runners",
+        metavar="N",
+        type=_int_at_least(0),
+        help="env runners sampling in parallel on Ray (needs tripod-rl[ray]; 0: in this process)",
+    )
+    train.add_argument(
+        "--num-learners",
+        metavar="M",
+        type=_int_at_least(0),
+        help="learners training data-parallel on Ray (needs tripod-rl[ray]; 0: in this process)",
+    )
     train.add_argument("--out", metavar="DIR", help="run directory (default: runs/ALGO-ENV-TIMESTAMP)")
     train.add_argument(
         "--set",

@@ -8,6 +8,7 @@ from tripod.env.env_creation import (
     register_env,
     registered_envs,
 )
+from tripod.env.env_errors import EnvRunnerFailedError
 from tripod.env.env_runner import EnvRunner
 from tripod.env.multi_agent_env import MultiAgentEnv, make_multi_agent
 from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
@@ -18,6 +19,7 @@ __all__ = [
     "EnvCreationError",
     "EnvError",
     "EnvRunner",
+    "EnvRunnerFailedError",
     "MultiAgentEnv",
     "MultiAgentEnvRunner",
     "SingleAgentEnvRunner",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -68,10 +70,47 @@ def training_tensors(batch: dict[str, Any], *, normalize: bool, device: torch.de
     if mask is not None:
         out[Columns.LOSS_MASK] = mask = mask.to(torch.float32)
     adv = out[Columns.ADVANTAGES]
-    if normalize and adv.numel() > 1:
+    summed = _BATCH_SUM.get()
+    if normalize and summed is not None:
+        out[Columns.ADVANTAGES] = _standardize_across_learners(adv, mask, summed)
+    elif normalize and adv.numel() > 1:
         sel = adv if mask is None else adv[mask.bool()]
         out[Columns.ADVANTAGES] = (adv - sel.mean()) / (sel.std() + 1e-8)
     return out
+
+
+#: While set (see :func:`batch_statistics_summed_with`), the function that sums a tensor over all
+#: data-parallel learners; batch-wide statistics then cover the whole batch, not one shard.
+_BATCH_SUM: contextvars.ContextVar[Callable[[torch.Tensor], torch.Tensor] | None] = contextvars.ContextVar(
+    "tripod_batch_sum", default=None
+)
+
+
+@contextlib.contextmanager
+def batch_statistics_summed_with(summed: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Within the block, advantage normalisation uses the mean and standard deviation of the
+    whole batch split between data-parallel learners: ``summed(tensor)`` must return the
+    tensor's sum over all learners (as ``Learner.sum_across_learners`` does)."""
+    token = _BATCH_SUM.set(summed)
+    try:
+        yield
+    finally:
+        _BATCH_SUM.reset(token)
+
+
+def _standardize_across_learners(
+    adv: torch.Tensor, mask: torch.Tensor | None, summed: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """``(adv - mean) / (std + 1e-8)`` with the mean and (unbiased) std of the real rows of every
+    learner's shard, from two sums over the learners (in float64, so the order of the sums hardly matters)."""
+    sel = (adv if mask is None else adv[mask.bool()]).double()
+    totals = summed(torch.stack([sel.sum(), sel.new_tensor(float(sel.numel()))]))
+    count = float(totals[1])
+    if count <= 1:
+        return adv
+    mean = totals[0] / count
+    var = summed((sel - mean).pow(2).sum()) / (count - 1)
+    return (adv - mean.to(adv.dtype)) / (var.sqrt().to(adv.dtype) + 1e-8)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -46,6 +46,11 @@ class Learner:
             (an algorithm passes the one it shares with its local env runner);
             default: the learner's own, seeded from ``config.seed``.
 
+    Data-parallel training (``num_learners > 0``, :mod:`tripod.distributed`) runs a copy of
+    the learner per shard of each batch and sets :attr:`data_parallel`; the hooks
+    :meth:`num_minibatches`, :meth:`reduce_gradients` and :meth:`sum_across_learners` are
+    where the copies agree (all three do nothing special on a single learner).
+
     Attributes:
         global_rng: The :class:`~tripod.io.seeding.GlobalRNGScope` that
             :meth:`update` runs in (seeded from ``config.seed``), so draws in the
@@ -113,6 +118,37 @@ class Learner:
     def after_update(self, results: dict[ModuleID, dict[str, float]]) -> None:
         """Called after each :meth:`update` (e.g. adapt a KL coefficient)."""
 
+    # ------------------------------------------------------ data-parallel hooks
+    #: True on a data-parallel learner (one of several, each training on a shard of every batch
+    #: and averaging gradients with the others): every learner then takes every optimizer step,
+    #: also on a minibatch with no rows of its own, so that the learners' collectives stay in step.
+    data_parallel: bool = False
+
+    def num_minibatches(self, sizes: Mapping[ModuleID, int]) -> int:
+        """How many minibatches each epoch of :meth:`update` splits into, for ``{module_id: rows}``.
+
+        ``ceil(rows / minibatch_size)`` of the largest module (1 without ``minibatch_size``).
+        Data-parallel learners take the largest count over all learners.
+        """
+        mb = self.config.minibatch_size or max(sizes.values())
+        return max(1, max(math.ceil(n / mb) for n in sizes.values()))
+
+    def reduce_gradients(self, minibatch: Mapping[ModuleID, Mapping[str, Any]]) -> None:
+        """Called between ``backward()`` and gradient clipping and the optimizer steps.
+
+        Nothing to do on a single learner; a data-parallel learner replaces every trained
+        parameter's ``grad`` here by the gradient of the loss over all learners' minibatches.
+        """
+
+    def sum_across_learners(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` summed over all data-parallel learners (``value`` itself on a single learner).
+
+        For batch-wide statistics that must not depend on how a batch is split (e.g. the mean
+        and standard deviation that normalise advantages): sum the parts, then divide. Every
+        learner must make the same calls in the same order.
+        """
+        return value
+
     # --------------------------------------------------------------- logging
     def log(self, module_id: ModuleID, **values: Any) -> None:
         """Record per-minibatch statistics; :meth:`update` returns their means."""
@@ -158,8 +194,7 @@ class Learner:
         if not data:
             return {}
         sizes = {mid: batch_size(d, Columns.OBS) for mid, d in data.items()}
-        mb = self.config.minibatch_size or max(sizes.values())
-        num_minibatches = max(1, max(math.ceil(n / mb) for n in sizes.values()))
+        num_minibatches = self.num_minibatches(sizes)
         for _ in range(self.config.num_epochs):
             perms = {
                 mid: torch.randperm(n, generator=self.shuffle_generator, device=self.device)
@@ -179,6 +214,22 @@ class Learner:
         return results
 
     def _update_minibatch(self, minibatch: dict[ModuleID, dict[str, Any]]) -> None:
+        total = self._minibatch_loss(minibatch)
+        if total is None and not self.data_parallel:
+            return
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        if total is not None:
+            total.backward()
+        self.reduce_gradients(minibatch)
+        for mid, opt in self.optimizers.items():
+            grad_norm = self._clip_gradients(self._params[mid])
+            if grad_norm is not None:
+                self.log(mid, gradients_global_norm=grad_norm)
+            opt.step()
+
+    def _minibatch_loss(self, minibatch: dict[ModuleID, dict[str, Any]]) -> torch.Tensor | None:
+        """The summed loss of the modules with rows in ``minibatch`` (None: no module has any)."""
         total = None
         for mid, mb in minibatch.items():
             if batch_size(mb, Columns.OBS) == 0:
@@ -197,16 +248,7 @@ class Learner:
                     "rewards and observations for huge values."
                 )
             total = loss if total is None else total + loss
-        if total is None:
-            return
-        for opt in self.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        total.backward()
-        for mid, opt in self.optimizers.items():
-            grad_norm = self._clip_gradients(self._params[mid])
-            if grad_norm is not None:
-                self.log(mid, gradients_global_norm=grad_norm)
-            opt.step()
+        return total
 
     def _clip_gradients(self, params: list[torch.Tensor]) -> torch.Tensor | None:
         """Clip by global norm (returned), per-tensor norm, or value, per ``grad_clip_by``."""

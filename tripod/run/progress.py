@@ -20,6 +20,14 @@ def _fmt_duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _runners_text(runners: dict[str, Any]) -> str:
+    """``runners 2`` (remote env runners that answered), with ``(1 restarted)`` once any was replaced."""
+    if "num_healthy_env_runners" not in runners:
+        return ""
+    restarted = int(runners.get("num_env_runner_restarts_lifetime", 0))
+    return f"runners {runners['num_healthy_env_runners']}" + (f" ({restarted} restarted)" if restarted else "")
+
+
 def _fmt_number(x: Any, spec: str) -> str:
     return format(x, spec) if isinstance(x, int | float) and math.isfinite(x) else "-"
 
@@ -131,6 +139,7 @@ class ProgressDisplay:
             "time_left": None if left is None else max(left, 0.0),
             "fraction": None if fraction is None or self.stop_return is not None else min(fraction, 1.0),
             "rule": rule,
+            "runners": _runners_text(runners),
         }
 
     def _return_text(self, value: Any, spec: str) -> str:
@@ -152,6 +161,8 @@ class ProgressDisplay:
             f"len {_fmt_number(s['length'], '7.1f'):>7}",
             f"{_fmt_number(s['steps_per_s'], ',.0f'):>8} steps/s",
         ]
+        if s["runners"]:
+            parts.append(s["runners"])
         if s["time_left"] is not None:
             parts.append(self._left_text(s))
         return " | ".join(parts)
@@ -185,6 +196,8 @@ class ProgressDisplay:
         line.append(
             f"   len {_fmt_number(s['length'], '.1f')}   {_fmt_number(s['steps_per_s'], ',.0f')} steps/s"
         )
+        if s["runners"]:
+            line.append(f"   {s['runners']}")
         if stopped_by is not None:
             why = f"stopped by {stopped_by}"
             if stopped_by == "return" and self.stop_return is not None:
