@@ -65,7 +65,7 @@ def main() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # A local Ray on this machine's cores (ray.init(address=...) joins a cluster). The trials' own logs
     # stay in Tune's trial directories; a failed trial's error comes back in results.errors.
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     tuner = tune.Tuner(
         trainable(PPO),
         param_space=tune_param_space(make_config(args.fast), lr=tune.grid_search(LRS)),

@@ -31,7 +31,7 @@ from tripod.envs import MultiAgentCartPole  # noqa: E402
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -304,3 +304,48 @@ def test_envs_and_modules_defined_in_a_script_reach_the_runners(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK 200 MyModule" in out.stdout
+
+
+JOIN = """
+import ray
+from tripod.algorithms.ppo import PPOConfig
+
+config = (
+    PPOConfig().environment("CartPole-v1")
+    .env_runners(num_env_runners=1, num_cpus_per_env_runner=0.5)
+    .training(train_batch_size_per_learner=200, minibatch_size=100)
+)
+algo = config.build_algo()
+result = algo.train()
+print("JOINED", ray.get_runtime_context().gcs_address, result["env_runners"]["num_healthy_env_runners"])
+algo.stop()
+"""
+
+TOO_BIG = """
+import os, sys
+from tripod.algorithms.algorithm_config import ConfigError
+from tripod.algorithms.ppo import PPOConfig
+
+try:
+    PPOConfig().environment("CartPole-v1").env_runners(num_env_runners=os.cpu_count() + 1).build_algo()
+except ConfigError as err:
+    print(err)
+print("ray started:", "ray" in sys.modules and sys.modules["ray"].is_initialized())
+"""
+
+
+def test_ray_address_joins_a_running_cluster():
+    address = ray.get_runtime_context().gcs_address  # the cluster this module's fixture started
+    env = {**os.environ, "RAY_ADDRESS": address}
+    out = subprocess.run([sys.executable, "-c", JOIN], capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"JOINED {address} 1" in out.stdout
+
+
+def test_a_local_ray_is_not_started_for_more_runners_than_cores():
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    out = subprocess.run([sys.executable, "-c", TOO_BIG], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    cores = os.cpu_count()
+    assert f"ask Ray for {cores + 1} CPUs; this machine has {cores}. Give each runner a fraction" in out.stdout
+    assert "ray started: False" in out.stdout

@@ -34,7 +34,7 @@ RETURN = "env_runners/episode_return_mean"
 @pytest.fixture(scope="module")
 def ray_session():
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     register_tune_trainables()  # Tune's registry lives in the Ray session
     yield
     ray.shutdown()

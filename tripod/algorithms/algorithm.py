@@ -448,6 +448,7 @@ class Algorithm:
             check_checkpoint(path)
         meta = read_metadata(path, expected_kind=KIND_ALGORITHM)
         check_fits(self, meta, path)
+        self._next_sample = None  # async_sampling: a batch sampled before the restore is not used
         state = checked_state(meta, path)
         learner_state = load_state(path, "learner_state")
         learner_state["rl_module"] = load_module_state(os.path.join(path, "module"), _checked=True)

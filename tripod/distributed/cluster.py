@@ -24,13 +24,17 @@ logger = logging.getLogger(__name__)
 
 
 def start_local_ray(num_cpus: float | None = None) -> None:
-    """Start a local Ray for tripod: no dashboard, no usage stats, warnings only.
+    """Start a new local Ray for tripod: no dashboard, no usage stats, warnings only.
+
+    It never joins a cluster that ``ray start`` runs on this machine (a plain ``ray.init()``
+    would); to use one, set ``RAY_ADDRESS`` or call ``ray.init(address=...)`` first.
 
     Args:
         num_cpus: CPUs Ray may hand out (default: this machine's).
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(
+        address="local",  # a new Ray of its own, even where `ray start` runs one on this machine
         num_cpus=int(num_cpus if num_cpus is not None else (os.cpu_count() or 1)),
         include_dashboard=False,
         logging_level=logging.WARNING,

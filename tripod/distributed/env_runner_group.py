@@ -209,9 +209,9 @@ class RemoteEnvRunnerGroup:
             raise EnvRunnerFailedError(
                 f"Every remote env runner failed {MAX_EMPTY_ROUNDS} times in a row; see the warnings above."
             )
-        self._answered.append(len(answers))
         if kwargs.get("num_episodes") is not None:
             return merge_runner_metrics([answers[i][0] for i in sorted(answers)])
+        self._answered.append(len(answers))
         for index in sorted(answers):
             self._pending_metrics.append(answers[index][1])
             self._seq_nos.append(answers[index][2])
