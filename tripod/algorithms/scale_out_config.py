@@ -97,6 +97,22 @@ class ScaleOutSettings:
         """Set the learners: ``num_learners`` Ray actors (0: one learner in this process)."""
         return self._fluent("learners", locals())  # type: ignore[attr-defined]
 
+    def fault_tolerance(
+        self,
+        *,
+        restart_failed_env_runners: Any = NotProvided,
+        max_num_env_runner_restarts: Any = NotProvided,
+        restart_failed_sub_environments: Any = NotProvided,
+        **unknown: Any,
+    ) -> Any:
+        """RLlib's ``.fault_tolerance()``: sets the same settings as ``.env_runners()`` does."""
+        self._reject_unknown("fault_tolerance", unknown)  # type: ignore[attr-defined]
+        return self.env_runners(  # type: ignore[attr-defined]
+            restart_failed_env_runners=restart_failed_env_runners,
+            max_num_env_runner_restarts=max_num_env_runner_restarts,
+            restart_failed_sub_environments=restart_failed_sub_environments,
+        )
+
     @property
     def uses_ray(self) -> bool:
         """Whether this config runs anything on Ray (remote env runners, evaluation runners or learners)."""
