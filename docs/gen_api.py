@@ -261,6 +261,14 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Callbacks and custom metrics: `tripod.callbacks`, `tripod.utils.metrics`",
+        "RLlib's `RLlibCallback` and `MetricsLogger` at RLlib's paths (see [Callbacks](callbacks.md)).",
+        (
+            G("tripod.callbacks.callbacks"),
+            G("tripod.utils.metrics.metrics_logger"),
+        ),
+    ),
+    Section(
         "Scaling out on Ray: `tripod.distributed`",
         "Remote env runners and learners behind the local groups' interfaces, and Ray Tune; the "
         "algorithms build them when a config asks for `num_env_runners`, `evaluation_num_env_runners` "

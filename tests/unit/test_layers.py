@@ -12,7 +12,7 @@ Layers, bottom to top (a package may import its own layer's files and every laye
     tripod.utils                       RLlib's public helper paths (may use io)
     tripod.core                        RL modules, networks, distributions
     tripod.models                      RLlib's legacy ``ray.rllib.models`` helpers (SlimConv2d, ...)
-    tripod.data                        batches, replay buffers, postprocessing
+    tripod.data | tripod.callbacks     batches, replay buffers, postprocessing | RLlibCallback (hooks only)
     tripod.env | tripod.learner        siblings: neither imports the other
     tripod.algorithms | tripod.envs    siblings (tripod.envs: tiny example envs, built on tripod.env)
     tripod.run | tripod.distributed    siblings: neither imports the other
@@ -41,7 +41,7 @@ LAYERS: list[set[str]] = [
     {"tripod.utils"},
     {"tripod.core"},
     {"tripod.models"},  # RLlib's legacy helper path ray.rllib.models (SlimConv2d, ...), built on tripod.core
-    {"tripod.data"},
+    {"tripod.data", "tripod.callbacks"},
     {"tripod.env", "tripod.learner"},
     {"tripod.algorithms", "tripod.envs"},
     {"tripod.run", "tripod.distributed"},

@@ -23,6 +23,7 @@ from tripod.algorithms.multi_agent import (
     make_env_runner,
     modules_to_train,
 )
+from tripod.callbacks.callbacks import callback_hooks, check_callback_hooks, make_callbacks
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule
 from tripod.io.checkpoint import (
     atomic_directory,
@@ -41,6 +42,7 @@ from tripod.io.seeding import (
     set_rng_state,
 )
 from tripod.learner.learner import Learner
+from tripod.utils.metrics.metrics_logger import MetricsLogger
 
 KIND_ALGORITHM = "algorithm"
 EVAL_SEED_OFFSET = 10_000
@@ -102,8 +104,19 @@ class Algorithm:
         self._eval_group: Any = None
         self._next_sample: Any = None  # async_sampling: the sample call in flight
         check_supported(type(self).__name__, self.supports_multi_agent, config)
+        self.callbacks = make_callbacks(config.callbacks_class)
+        self._hooks = callback_hooks(self.callbacks)
+        check_callback_hooks(type(self).__name__, self._hooks)
+        #: Custom metrics the algorithm's callbacks log (``on_train_result`` ...): top level of results.
+        self.metrics = MetricsLogger()
         with self.global_rng:
             self._build_groups()
+        self._callback("on_algorithm_init", metrics_logger=self.metrics)
+
+    def _callback(self, hook: str, **kwargs: Any) -> None:
+        """Call ``hook`` of the callbacks if it is overridden (``algorithm=self`` added)."""
+        if hook in self._hooks:
+            getattr(self.callbacks, hook)(algorithm=self, **kwargs)
 
     def _build_groups(self) -> None:
         """The env runner group, module spec and learner group, built in :attr:`global_rng`
@@ -211,7 +224,8 @@ class Algorithm:
         t0 = time.perf_counter()
         interval = self.config.evaluation_interval
         evaluating = bool(interval) and (self.iteration + 1) % interval == 0
-        pending_eval = self._start_evaluation() if evaluating and self.config.evaluation_parallel_to_training else None
+        parallel = evaluating and self.config.evaluation_parallel_to_training
+        pending_eval = self._start_evaluation() if parallel else None
         with self.global_rng:  # once per iteration; the runner's and learner's own calls then cost nothing
             step = self.training_step()
         runner = step["env_runner_metrics"]
@@ -234,9 +248,11 @@ class Algorithm:
             },
         }
         if pending_eval is not None:
-            result["evaluation"] = self._evaluation_results(pending_eval.get())
+            result["evaluation"] = self._finish_evaluation(pending_eval)
         elif evaluating:
             result["evaluation"] = self.evaluate()
+        self._callback("on_train_result", metrics_logger=self.metrics, result=result)
+        result.update(self.metrics.reduce())
         return result
 
     def _record_episodes(self, runner: dict[str, Any]) -> None:
@@ -271,10 +287,16 @@ class Algorithm:
         On the evaluation runners (``evaluation_num_env_runners``; 0: in this process), with the
         learners' current weights; ``num_episodes`` defaults to ``evaluation_duration``.
         """
-        return self._evaluation_results(self._start_evaluation(num_episodes).get())
+        return self._finish_evaluation(self._start_evaluation(num_episodes))
+
+    def _finish_evaluation(self, pending: Any) -> dict[str, Any]:
+        results = self._evaluation_results(pending.get())
+        self._callback("on_evaluate_end", metrics_logger=self.metrics, evaluation_metrics=results)
+        return results
 
     def _start_evaluation(self, num_episodes: int | None = None) -> Any:
         """Send the weights to the evaluation runners and start their episodes (a sample handle)."""
+        self._callback("on_evaluate_start", metrics_logger=self.metrics)
         config = self.config
         if self._eval_group is None:
             seed = None if config.seed is None else config.seed + EVAL_SEED_OFFSET
@@ -470,6 +492,7 @@ class Algorithm:
         with damaged(path, "the algorithm's extra state"):
             self.restore_extra_state(path, state)
         self._sync_weights()
+        self._callback("on_checkpoint_loaded")
 
     def get_rng_state(self) -> dict[str, Any]:
         """What ``rng_state`` in a checkpoint holds: the process-global RNG states (``torch``,

@@ -34,6 +34,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+from tripod.algorithms.callback_config import CallbackSettings
 from tripod.algorithms.config_checks import (
     BOOL,
     SEED_MAX,
@@ -89,7 +90,7 @@ def _normalize_policies(value: Any) -> Any:
 
 #: The fluent methods that set fields, in the order they are listed in messages.
 FLUENT_METHODS = (
-    "environment", "env_runners", "learners", "training", "rl_module", "multi_agent",
+    "environment", "env_runners", "learners", "training", "rl_module", "multi_agent", "callbacks",
     "evaluation", "reporting", "debugging", "resources",
 )  # fmt: skip
 
@@ -111,7 +112,7 @@ _VECTORIZE_DOC = (
 
 
 @dataclasses.dataclass
-class AlgorithmConfig(ScaleOutSettings):
+class AlgorithmConfig(ScaleOutSettings, CallbackSettings):
     """Settings shared by all algorithms; subclasses declare their own with ``setting(...)``.
 
     Each field's declaration (below) gives its default, its check, the fluent method

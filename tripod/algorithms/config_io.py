@@ -188,6 +188,10 @@ class _Loader:
             import gymnasium as gym
 
             return (gym.Env,)
+        if field == "callbacks_class":
+            from tripod.callbacks.callbacks import RLlibCallback
+
+            return (RLlibCallback,)
         return ()  # no other field holds a class tripod would load on its own
 
     # ---------------------------------------------------------------- env strings
