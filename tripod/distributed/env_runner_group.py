@@ -21,6 +21,7 @@ The algorithm builds it (through :mod:`tripod.algorithms.scale_out`) when
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import time
@@ -84,7 +85,8 @@ class RemoteEnvRunnerGroup:
         self._restarts_period = self._restarts_total = self._sub_env_restarts_lifetime = 0
         self._actors: dict[int, Any] = {i: self._start(i) for i in range(1, num_env_runners + 1)}
         self._wait_started(list(self._actors))
-        self._spaces = ray.get(self._actors[1].get_spaces.remote())
+        # a copy: arrays from the object store are read-only (a Box's low/high), torch wants its own
+        self._spaces = copy.deepcopy(ray.get(self._actors[1].get_spaces.remote()))
 
     # ------------------------------------------------------------------ actors
     def _start(self, index: int) -> Any:
