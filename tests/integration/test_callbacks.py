@@ -111,22 +111,47 @@ def test_metrics_logger_reductions():
 
 
 class EpisodeMetrics(RLlibCallback):
+    """RLlib's custom-metrics example, as RLlib users write it."""
+
+    def on_episode_start(self, *, episode, env_runner=None, metrics_logger=None, env=None, env_index, **kwargs):
+        assert len(episode.get_observations()) == 1 and len(episode) == 0
+        episode.custom_data["angles"] = []
+
+    def on_episode_step(self, *, episode, metrics_logger=None, env_index, **kwargs):
+        episode.custom_data["angles"].append(abs(float(episode.get_observations(-1)[2])))
+
     def on_episode_end(self, *, episode, metrics_logger=None, **kwargs):
-        metrics_logger.log_value("length", len(episode))
+        assert episode.is_done and len(episode.get_observations()) == len(episode) + 1
+        assert len(episode.custom_data["angles"]) == len(episode) == len(episode.get_rewards())
+        metrics_logger.log_value("max_pole_angle", max(episode.custom_data["angles"]))
+        metrics_logger.log_value("episode_length", len(episode), reduce="mean")
+        metrics_logger.log_value("returns_sum", episode.get_return(), reduce="sum")
 
 
-def test_env_runner_hooks_that_are_not_called_yet_are_refused_at_build():
-    with pytest.raises(NotImplementedError, match="override on_episode_end, which tripod's env runners do not"):
-        small(callbacks_class=EpisodeMetrics).build_algo()
+@pytest.mark.parametrize("vectorize_mode", ["sync", "vector"])
+def test_episode_hooks_see_every_episode_and_their_metrics_reach_env_runners(vectorize_mode):
+    config = small(callbacks_class=EpisodeMetrics).env_runners(num_envs_per_env_runner=4, vectorize_mode=vectorize_mode)
+    algo = config.build_algo()
+    results = [algo.train() for _ in range(3)]
+    algo.stop()
+    runners = [r["env_runners"] for r in results if r["env_runners"]["num_episodes"]]
+    assert runners and results[-1]["num_episodes_lifetime"] <= 100  # the length window holds every episode
+    # CartPole pays 1 per step: the hooks' returns add up to the lengths of all finished episodes
+    total = results[-1]["env_runners"]["episode_len_mean"] * results[-1]["num_episodes_lifetime"]
+    assert sum(r["returns_sum"] for r in runners) == pytest.approx(total)
+    for r in runners:
+        assert r["returns_sum"] == pytest.approx(r["episode_length"] * r["num_episodes"])
+        assert 0 < r["max_pole_angle"] < 0.25  # CartPole ends at 0.2095 rad
 
 
-def test_metrics_from_several_loggers_merge_before_they_reduce():
-    """How env runners' values travel: popped as plain lists, merged, reduced together."""
-    runners = [MetricsLogger(), MetricsLogger()]
-    runners[0].log_value("len", 10.0)
-    runners[1].log_value("len", 20.0)
-    runners[1].log_value("len", 30.0)
-    driver = MetricsLogger()
-    for runner in runners:
-        driver.merge_values(runner.pop_values())
-    assert driver.reduce() == {"len": 20.0} and runners[0].pop_values() == {}
+class MultiAgentEpisodes(RLlibCallback):
+    def on_episode_end(self, *, episode, **kwargs):
+        pass
+
+
+def test_episode_hooks_on_a_multi_agent_runner_are_refused_at_build():
+    from tripod.envs import MultiAgentCartPole
+
+    config = small(callbacks_class=MultiAgentEpisodes).environment(MultiAgentCartPole).multi_agent(policies=["shared"])
+    with pytest.raises(NotImplementedError, match="MultiAgentEnvRunner does not call episode callbacks yet"):
+        config.build_algo()

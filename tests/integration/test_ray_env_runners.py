@@ -21,6 +21,7 @@ from tripod.algorithms.algorithm_config import ConfigError  # noqa: E402
 from tripod.algorithms.dqn import DQNConfig  # noqa: E402
 from tripod.algorithms.ppo import PPOConfig  # noqa: E402
 from tripod.algorithms.presets import get_preset  # noqa: E402
+from tripod.callbacks.callbacks import RLlibCallback  # noqa: E402
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID  # noqa: E402
 from tripod.env import register_env  # noqa: E402
 from tripod.env.env_errors import EnvRunnerFailedError  # noqa: E402
@@ -349,3 +350,20 @@ def test_a_local_ray_is_not_started_for_more_runners_than_cores():
     cores = os.cpu_count()
     assert f"ask Ray for {cores + 1} CPUs; this machine has {cores}. Give each runner a fraction" in out.stdout
     assert "ray started: False" in out.stdout
+
+
+class EpisodeLengths(RLlibCallback):
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs):
+        metrics_logger.log_value("hook_episodes", 1, reduce="sum")
+        metrics_logger.log_value("hook_steps", len(episode), reduce="sum")
+
+
+def test_episode_callbacks_run_on_remote_runners_and_their_metrics_merge():
+    algo = ppo_cartpole(num_env_runners=2).callbacks(EpisodeLengths).build_algo()
+    try:
+        for _ in range(3):
+            runners = algo.train()["env_runners"]
+            if runners["num_episodes"]:
+                assert runners["hook_episodes"] == runners["num_episodes"]  # both runners' episodes
+    finally:
+        algo.stop()

@@ -23,8 +23,9 @@ from tripod.algorithms.multi_agent import (
     make_env_runner,
     modules_to_train,
 )
-from tripod.callbacks.callbacks import callback_hooks, check_callback_hooks, make_callbacks
+from tripod.callbacks.callbacks import callback_hooks, make_callbacks
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID, RLModule
+from tripod.env.env_runner import CUSTOM_METRICS
 from tripod.io.checkpoint import (
     atomic_directory,
     class_path,
@@ -106,9 +107,9 @@ class Algorithm:
         check_supported(type(self).__name__, self.supports_multi_agent, config)
         self.callbacks = make_callbacks(config.callbacks_class)
         self._hooks = callback_hooks(self.callbacks)
-        check_callback_hooks(type(self).__name__, self._hooks)
         #: Custom metrics the algorithm's callbacks log (``on_train_result`` ...): top level of results.
         self.metrics = MetricsLogger()
+        self._runner_metrics = MetricsLogger()  # the env runners' custom metrics, merged
         with self.global_rng:
             self._build_groups()
         self._callback("on_algorithm_init", metrics_logger=self.metrics)
@@ -278,7 +279,14 @@ class Algorithm:
             "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
             "num_env_restarts": runner.get("num_env_restarts", 0),
             **{key: runner[key] for key in RUNNER_GROUP_KEYS if key in runner},
+            **self._custom_runner_metrics(runner),
         }
+
+    def _custom_runner_metrics(self, runner: dict[str, Any]) -> dict[str, Any]:
+        """The custom metrics the env runners' callbacks logged, reduced over this iteration."""
+        if CUSTOM_METRICS in runner:
+            self._runner_metrics.merge_values(runner[CUSTOM_METRICS])
+        return self._runner_metrics.reduce()
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self, num_episodes: int | None = None) -> dict[str, Any]:

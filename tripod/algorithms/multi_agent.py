@@ -28,6 +28,7 @@ from tripod.algorithms.multi_agent_spec import (
     policy_ids,
     validate_multi_agent,
 )
+from tripod.callbacks.callbacks import make_callbacks
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
 
@@ -149,15 +150,24 @@ def make_env_runner(
     if isinstance(module_spec, MultiRLModuleSpec):
         from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
 
-        return MultiAgentEnvRunner(config.env, policy_mapping_fn=config.policy_mapping_fn, **common)
-    from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
+        runner = MultiAgentEnvRunner(config.env, policy_mapping_fn=config.policy_mapping_fn, **common)
+    else:
+        from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
 
-    return SingleAgentEnvRunner(
-        config.env,
-        vectorize_mode=config.vectorize_mode,
-        restart_failed_sub_environments=config.restart_failed_sub_environments,
-        **common,
-    )
+        runner = SingleAgentEnvRunner(
+            config.env,
+            vectorize_mode=config.vectorize_mode,
+            restart_failed_sub_environments=config.restart_failed_sub_environments,
+            **common,
+        )
+    callbacks = make_callbacks(config.callbacks_class)
+    if callbacks is not None:
+        try:
+            runner.set_callbacks(callbacks)
+        except BaseException:
+            runner.stop()
+            raise
+    return runner
 
 
 def check_supported(algo_name: str, supports_multi_agent: bool, config: Any) -> None:

@@ -10,16 +10,18 @@
 
 Every hook takes keyword arguments only and ``**kwargs`` (new arguments may come). The
 algorithm's hooks (``on_algorithm_init``, ``on_train_result``, ``on_evaluate_start``,
-``on_evaluate_end``, ``on_checkpoint_loaded``) run in the training process. The env-runner
-hooks (``on_environment_created``, ``on_episode_*``, ``on_sample_end``) are declared with
-RLlib's signatures but **not called yet**: a class that overrides one is refused when the
-algorithm is built, with a message saying so, rather than silently never called. A hook
-that is not overridden is never called.
+``on_evaluate_end``, ``on_checkpoint_loaded``) run in the training process; the env-runner
+hooks (``on_environment_created``, ``on_episode_*``, ``on_sample_end``) inside each env
+runner, on the Ray actors too with remote runners (the class is built there from the
+config). Episode hooks run while single-agent runners sample for training (not during
+evaluation episodes); a multi-agent config whose callbacks override one is refused at
+build. A hook that is not overridden is never called: the sampling loop pays one
+``is None`` test per step when no episode hook is overridden.
 
-Custom metrics: ``metrics_logger.log_value(key, value, reduce="mean")`` in an algorithm
-hook ends up at the top level of the same iteration's result; ``on_train_result`` may
-also change ``result`` itself. (Env runners' metrics loggers, once their hooks run, are
-merged into ``result["env_runners"]``, remote runners included.)
+Custom metrics: ``metrics_logger.log_value(key, value, reduce="mean")`` in an env-runner
+hook ends up in ``result["env_runners"][key]`` (the values of all runners reduced
+together); in an algorithm hook at the top level of the same iteration's result.
+``on_train_result`` may also change ``result`` itself.
 """
 
 from __future__ import annotations
@@ -32,17 +34,12 @@ __all__ = [
     "DefaultCallbacks",
     "RLlibCallback",
     "callback_hooks",
-    "check_callback_hooks",
     "make_callbacks",
     "overridden_hooks",
 ]
 
-#: The hooks that run inside env runners. tripod does not call them yet: a callbacks class that
-#: overrides one is refused when the algorithm is built (see :func:`check_callback_hooks`).
-RUNNER_HOOKS = (
-    "on_environment_created", "on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end",
-    "on_sample_end",
-)  # fmt: skip
+#: The episode hooks (called by single-agent env runners while they sample for training).
+EPISODE_HOOKS = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
 
 
 class RLlibCallback:
@@ -169,18 +166,3 @@ def callback_hooks(callbacks: Any) -> frozenset[str]:
         return callbacks.hooks()
     return overridden_hooks(callbacks)
 
-
-def check_callback_hooks(owner: str, hooks: frozenset[str]) -> None:
-    """Refuse callbacks that override a hook tripod does not call yet (the env-runner hooks).
-
-    Raises:
-        NotImplementedError: Naming the hooks and the ones that do run.
-    """
-    unsupported = sorted(h for h in hooks if h in RUNNER_HOOKS)
-    if unsupported:
-        raise NotImplementedError(
-            f"{owner}: the callbacks override {', '.join(unsupported)}, which tripod's env runners do not "
-            "call yet, so they would never run. Log per-episode values from on_train_result instead (the "
-            "result holds the episodes' returns and lengths), or drop these hooks. The hooks that run: "
-            "on_algorithm_init, on_train_result, on_evaluate_start, on_evaluate_end, on_checkpoint_loaded."
-        )

@@ -14,10 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from tripod.callbacks.callbacks import EPISODE_HOOKS, callback_hooks
 from tripod.core.rl_module.multi_rl_module import MultiRLModule
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, ModuleID
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
+from tripod.env.episode_hooks import EpisodeHooks
 from tripod.io.seeding import GlobalRNGScope, numpy_generator_state, set_numpy_generator_state
+from tripod.utils.metrics.metrics_logger import MetricsLogger
+
+#: The key of :meth:`EnvRunner.get_metrics` under which the callbacks' custom metrics travel (raw values).
+CUSTOM_METRICS = "custom_metrics"
 
 
 class EnvRunner(abc.ABC):
@@ -118,10 +124,53 @@ class EnvRunner(abc.ABC):
         """:meth:`sample` (``num_timesteps`` mode) with the result keyed by module id.
 
         A multi-agent runner's batch already is ``{module_id: batch}``; a single-agent
-        runner's becomes ``{DEFAULT_MODULE_ID: batch}`` (no copy).
+        runner's becomes ``{DEFAULT_MODULE_ID: batch}`` (no copy). Calls the callbacks'
+        ``on_sample_end`` when they override it.
         """
         batch = self.sample(**kwargs)
-        return batch if isinstance(self.module, MultiRLModule) else {DEFAULT_MODULE_ID: batch}
+        batches = batch if isinstance(self.module, MultiRLModule) else {DEFAULT_MODULE_ID: batch}
+        if "on_sample_end" in self._hooks:
+            self.callbacks.on_sample_end(env_runner=self, metrics_logger=self.metrics, samples=batches)
+        return batches
+
+    # ------------------------------------------------------------------ callbacks
+    #: Whether this runner calls the callbacks' episode hooks (``on_episode_*``).
+    supports_episode_hooks = False
+    callbacks: Any = None
+    _hooks: frozenset[str] = frozenset()
+    _episode_hooks: EpisodeHooks | None = None
+    metrics: MetricsLogger | None = None
+
+    def set_callbacks(self, callbacks: Any) -> None:
+        """Call ``callbacks``' (an ``RLlibCallback``) env-runner hooks from now on; calls
+        ``on_environment_created`` at once. Their ``metrics_logger`` is :attr:`metrics`, whose
+        values :meth:`get_metrics` hands on under ``"custom_metrics"``.
+
+        Raises:
+            NotImplementedError: The callbacks override an episode hook this runner does not call.
+        """
+        hooks = callback_hooks(callbacks)
+        episode_hooks = hooks & set(EPISODE_HOOKS)
+        if episode_hooks and not self.supports_episode_hooks:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not call episode callbacks yet; the callbacks override "
+                f"{', '.join(sorted(episode_hooks))}. Log from on_train_result instead (results hold the "
+                "per-agent and per-module episode returns), or drop these hooks."
+            )
+        self.callbacks, self._hooks, self.metrics = callbacks, hooks, MetricsLogger()
+        self._episode_hooks = EpisodeHooks(callbacks, episode_hooks, self) if episode_hooks else None
+        if "on_environment_created" in hooks:
+            callbacks.on_environment_created(
+                env_runner=self, metrics_logger=self.metrics, env=self.env, env_context=self.env_config
+            )
+
+    def _custom_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """``metrics`` with the callbacks' custom metrics of the period under ``"custom_metrics"``."""
+        if self.metrics is not None:
+            popped = self.metrics.pop_values()
+            if popped:
+                metrics[CUSTOM_METRICS] = popped
+        return metrics
 
     def _owned_spaces(self) -> list[Any]:
         """Spaces whose own generators draw this runner's random actions."""

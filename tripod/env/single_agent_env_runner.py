@@ -58,6 +58,8 @@ _DEFAULTS = {"num_envs": 1, "vectorize_mode": "auto", "restart_failed_sub_enviro
 class SingleAgentEnvRunner(EnvRunner):
     """Samples a gymnasium vector env with an inference-only copy of an RL module.
 
+    Calls the callbacks' episode hooks while it samples for training (:meth:`set_callbacks`).
+
     Two ways to build one: from keyword arguments,
     ``SingleAgentEnvRunner("CartPole-v1", module_spec=spec, num_envs=8, seed=0)``, or
     as in RLlib from an algorithm config, ``SingleAgentEnvRunner(config=cfg)``, which
@@ -109,6 +111,8 @@ class SingleAgentEnvRunner(EnvRunner):
     For small networks, ``torch.set_num_threads(1)`` in the sampling process is
     usually fastest; the runner does not change torch's thread count.
     """
+
+    supports_episode_hooks = True
 
     def __init__(
         self,
@@ -275,6 +279,8 @@ class SingleAgentEnvRunner(EnvRunner):
         obs = self._reset_vector_env(self._reset_seed)
         self._reset_seed = None  # later resets continue the sub-envs' own RNGs
         tree_write(self._obs_carry, slice(None), obs)
+        if self._episode_hooks is not None:
+            self._episode_hooks.reset_all(obs)
         check_finite_step(self.env_name, obs, None, self._vector_steps, at_reset=True)
         self._ep_return[:] = 0.0
         self._ep_len[:] = 0
@@ -426,7 +432,7 @@ class SingleAgentEnvRunner(EnvRunner):
         obs_buf, array_obs = bufs.obs, bufs.array_obs
         obs_shape, obs_dtype = (obs_buf.shape[1:], obs_buf.dtype) if array_obs else (None, None)
         rewards, terms, truncs = bufs.rewards, bufs.terminateds, bufs.truncateds
-        stateful, same_step = self._stateful, self._same_step
+        stateful, same_step, hooks = self._stateful, self._same_step, self._episode_hooks
         sub_restarts = getattr(self.env, "restart_sub_envs", None) is not None
         prev_done = self._prev_done.copy()
         plans_used: set[OutputPlan] = set()
@@ -461,6 +467,10 @@ class SingleAgentEnvRunner(EnvRunner):
                 if same_step and infos and "final_obs" in infos:
                     for n in np.flatnonzero(infos["_final_obs"]):
                         final_obs[(t, int(n))] = tree_map(np.array, infos["final_obs"][n])
+                if hooks is not None:
+                    finals = {n: obs for (row, n), obs in final_obs.items() if row == t}
+                    hooks.step(obs, env_actions, reward, terminated, truncated, infos, same_step=same_step,
+                               final_obs=finals)  # fmt: skip
                 if stateful:
                     self._reset_finished_states(bufs, t, terminated | truncated, prev_done)
         return plans_used
@@ -519,7 +529,7 @@ class SingleAgentEnvRunner(EnvRunner):
         metrics = episode_metrics(self._m_returns, self._m_lens)
         metrics.update(num_env_steps_sampled=self._m_steps, num_env_restarts=self._m_restarts)
         self._new_metrics()
-        return metrics
+        return self._custom_metrics(metrics)
 
     # ------------------------------------------------------------------ state
     def get_weights(self) -> dict[str, Any]:
