@@ -308,6 +308,24 @@ SECTIONS: tuple[Section, ...] = (
         (G("tripod.data.inference", "compute_actions"),),
     ),
     Section(
+        "Export: `tripod.export`",
+        "A module's `forward_inference` as an ONNX or `torch.export` (`.pt2`) file with a JSON sidecar of "
+        "its spaces, named inputs and outputs and greedy action, to run without tripod; what `tripod export` "
+        "runs (see [Export](export.md)).",
+        (
+            G(
+                "tripod.export",
+                "to_onnx",
+                "to_pt2",
+                "export_modules",
+                "export_checkpoint",
+                "export_algorithm",
+                "check_export_target",
+                "ExportError",
+            ),
+        ),
+    ),
+    Section(
         "Runs, logging and checkpoints: `tripod.run`, `tripod.io`",
         "`tripod.run` is the application layer the CLI drives; `tripod.io` holds the foundations every "
         "layer may use (see [Checkpoints](checkpoints.md)).",
@@ -337,7 +355,10 @@ SECTIONS: tuple[Section, ...] = (
                 "CsvLogger",
                 "TensorBoardLogger",
                 "MultiLogger",
+                "flatten_config",
             ),
+            G("tripod.run.external_loggers"),
+            G("tripod.run.checkpoint_choice"),
             G("tripod.run.plots", "plot_learning_curve", "read_metrics"),
             G("tripod.run.rollout", "greedy_episodes", "make_render_env"),
             G("tripod.io.seeding"),

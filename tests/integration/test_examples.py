@@ -129,3 +129,17 @@ def test_docs_python_blocks_run(page, tmp_path):
     (tmp_path / "page.py").write_text(script + '\nprint("DOCS-PAGE-OK")\n', encoding="utf-8")
     out = run_python([tmp_path / "page.py"], tmp_path, timeout=180)
     assert out.rstrip().endswith("DOCS-PAGE-OK")
+
+
+def test_onnx_policy_fast(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = run_python([EXAMPLES / "onnx_policy.py", "--fast", "--out", tmp_path / "exported"], tmp_path)
+    assert "imported: tripod False, torch False" in out  # the policy ran on onnxruntime and numpy alone
+    returns = values(rf"({NUMBER})", out.split("onnxruntime returns:")[1].splitlines()[0])
+    assert len(returns) == 3 and all(9 <= r <= 500 for r in returns)
+    (mean,) = values(rf"mean return: ({NUMBER})", out)
+    assert mean >= 50, out  # three PPO iterations already lift the greedy policy well above random (~20)
+    assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == [
+        "default_policy.json", "default_policy.onnx", "metadata.json"
+    ]  # fmt: skip

@@ -16,6 +16,7 @@ Layers, bottom to top (a package may import its own layer's files and every laye
     tripod.env | tripod.learner        siblings: neither imports the other
     tripod.algorithms | tripod.envs    siblings (tripod.envs: tiny example envs, built on tripod.env)
     tripod.run | tripod.distributed    siblings: neither imports the other
+    tripod.export                      ONNX / torch.export of modules, from checkpoints and runs
     tripod.cli
 
 ``tripod/__init__.py`` imports nothing of tripod (``import tripod`` does no work).
@@ -45,6 +46,7 @@ LAYERS: list[set[str]] = [
     {"tripod.env", "tripod.learner"},
     {"tripod.algorithms", "tripod.envs"},
     {"tripod.run", "tripod.distributed"},
+    {"tripod.export"},  # ONNX / torch.export: reads algorithm checkpoints and run directories
     {"tripod.cli"},
 ]
 MAX_FILE_LINES = 600

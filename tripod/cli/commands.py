@@ -35,6 +35,7 @@ _USER_ERRORS = (
     ("tripod.env.env_creation", "EnvCreationError"),
     ("tripod.env.env_checks", "EnvAPIError"),
     ("tripod.core.rl_module.validation", "ModuleOutputError"),
+    ("tripod.cli.train_options", "OptionError"),
     ("gymnasium.error", "Error"),
 )
 
@@ -130,20 +131,66 @@ def _new_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
     elif not args.no_preset:
         print(f"No tuned preset for {algo_name} on {args.env}; using {config_cls.__name__} defaults.")
     config.update_from_dict(_cli_overrides(args, config.to_dict()))
+    if args.policies:
+        from tripod.cli.train_options import policies_values
+
+        config.update_from_dict(policies_values(args.policies, config, args.env))
     algo = config.build_algo()
     return algo, out, algo_name
 
 
-def _cli_overrides(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _cli_overrides(args: argparse.Namespace, base: dict[str, Any], *, resumed: bool = False) -> dict[str, Any]:
+    """Config values from ``--config FILE``, then the flags, then ``--set`` (each overrides the one before)."""
+    from tripod.cli.train_options import expand_schedules
+
+    values: dict[str, Any] = _config_file_values(args.config, base) if args.config else {}
     flags = {"num_envs": "num_envs_per_env_runner", "num_env_runners": "num_env_runners", "num_learners": "num_learners"}
     for flag, setting in flags.items():
         if getattr(args, flag, None) is not None:
             values[setting] = getattr(args, flag)
     if args.seed is not None:
         values["seed"] = args.seed
-    values.update(parse_overrides(args.set, base))
-    return values
+    if args.module and not resumed:  # a resumed run loads its module class (--module names it there)
+        from tripod.core.rl_module.rl_module import RLModuleSpec
+
+        values["rl_module_spec"] = RLModuleSpec(module_class=_module_class(args.module))
+    if args.model_config is not None:
+        values["model_config"] = _model_config_arg(args.model_config)
+    values.update(parse_overrides(args.set, {**base, **values}))
+    return expand_schedules(values, base, _step_budget(args, base.get("env")))
+
+
+def _config_file_values(path: str, base: dict[str, Any]) -> dict[str, Any]:
+    """``--config FILE``'s settings, checked by name as ``--set`` checks them (values when the config is built)."""
+    from tripod.cli.train_options import config_file_items, read_config_file
+
+    values = read_config_file(path)
+    for key in values:
+        if str(key) not in base or key == "config_class":
+            owner = str(base.get("config_class", "the config")).rpartition(".")[2]
+            raise CliError(f"--config {path}: {owner} has no setting '{key}'.{_did_you_mean(str(key), base)}")
+    return parse_overrides(config_file_items(values, base, path), base)
+
+
+def _model_config_arg(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise CliError(f"--model-config: not valid JSON ({err}); e.g. --model-config '{{\"hidden_dim\": 64}}'.") from err
+    if not isinstance(value, dict):
+        raise CliError(f"--model-config: expected a JSON object of model settings, got {text!r}.")
+    return value
+
+
+def _step_budget(args: argparse.Namespace, env: Any) -> int | None:
+    """The run's env-step budget (for ``{"linear": [start, end]}`` schedules), if it has one."""
+    if args.stop_steps is not None:
+        return args.stop_steps
+    if any(v is not None for v in (args.stop_return, args.stop_iters, args.stop_time)):
+        return None
+    from tripod.algorithms.presets import default_stop
+
+    return int(default_stop(env)["stop_steps"])
 
 
 def _resumed_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
@@ -160,11 +207,16 @@ def _resumed_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
     saved = read_metadata(checkpoint).get("config")
     if not isinstance(saved, dict):
         raise CliError(f"{checkpoint}/metadata.json is damaged: it holds no 'config' object.")
-    overrides = _cli_overrides(args, saved)
+    if args.policies:
+        raise CliError("--policies applies to a new run: a resumed run keeps its modules.")
+    overrides = _cli_overrides(args, saved, resumed=True)
     _check_same_env(run_path, saved.get("env"), args.env, overrides)
     if args.env:  # the same env, named by the user: load it even where it is a module reference
         overrides.setdefault("env", args.env)
-    algo = Algorithm.from_checkpoint(checkpoint, config_overrides=overrides, trusted=args.trust_checkpoint)
+    module_class = _module_class(args.module) if args.module else None
+    algo = Algorithm.from_checkpoint(
+        checkpoint, config_overrides=overrides, trusted=args.trust_checkpoint, module_class=module_class
+    )
     algo_name = algorithm_name(type(algo.config))
     if args.algo and get_config_class(args.algo) is not type(algo.config):
         algo.stop()
@@ -227,6 +279,18 @@ def _fill_default_stop(args: argparse.Namespace, env: Any) -> None:
     print(f"No stop criterion given: stopping at {solved}{args.stop_steps:,} env steps (set --stop-*).")
 
 
+def _open_external_loggers(names: list[str], run: Any, algo: Any) -> list[Any]:
+    """The ``--logger`` loggers, started; one that cannot start is a one-line error (run released)."""
+    from tripod.run.external_loggers import LoggerSetupError, open_external_loggers
+
+    try:
+        return open_external_loggers(names, run_name=run.path.name, run_dir=run.path)
+    except LoggerSetupError as err:
+        run.unlock()
+        algo.stop()
+        raise CliError(f"--logger: {err}") from err
+
+
 def _progress_display(args: argparse.Namespace, algo: Any) -> Any:
     """The live progress line (or every ``--print-every`` iterations without a terminal)."""
     from tripod.run.progress import ProgressDisplay, is_interactive
@@ -246,12 +310,19 @@ def _progress_display(args: argparse.Namespace, algo: Any) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``tripod train``: see ``tripod train --help``."""
+    from tripod.cli.train_options import OptionError, logger_names
+
+    try:
+        loggers = logger_names(args.logger)  # before anything is built: a typo fails at once
+    except OptionError as err:
+        raise CliError(str(err)) from err
     algo, run_path, algo_name = _start_run(args)
 
     from tripod.io.checkpoint import CheckpointSaveError
     from tripod.run.train_run import StopCriteria, format_summary, train_run
 
     run = _open_run(algo, run_path, args)
+    loggers = _open_external_loggers(loggers, run, algo)
     if args.resume:
         run.truncate_metrics(algo.iteration)  # rows logged after the checkpoint are trained again
     env_id = algo.config.env if isinstance(algo.config.env, str) else repr(algo.config.env)
@@ -268,6 +339,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             display=_progress_display(args, algo),
             summary={"algo": algo_name, "env": env_id, "resumed": bool(args.resume)},
             plot_title=f"{algo_name} on {env_id}",
+            loggers=loggers,
         )
     except (CheckpointSaveError, *_user_errors()) as err:  # e.g. an env that breaks its API mid-run
         last = run.checkpoints.latest()
@@ -291,7 +363,7 @@ def _load_algo(
 ) -> Any:
     """The algorithm in checkpoint (or run directory) ``path``, with ``--module``/``--trust-checkpoint``."""
     from tripod.algorithms.algorithm import Algorithm
-    from tripod.run.run_dir import resolve_checkpoint
+    from tripod.run.checkpoint_choice import resolve_checkpoint_arg
 
     module_class = _module_class(args.module) if args is not None and args.module else None
     trusted = bool(args is not None and args.trust_checkpoint)
@@ -301,7 +373,7 @@ def _load_algo(
         _check_env(args.env)
         overrides["env"] = args.env
     return Algorithm.from_checkpoint(
-        resolve_checkpoint(path), config_overrides=overrides, module_class=module_class, trusted=trusted
+        resolve_checkpoint_arg(path), config_overrides=overrides, module_class=module_class, trusted=trusted
     )
 
 
@@ -334,7 +406,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         try:
             import moviepy  # noqa: F401  (gymnasium's RecordVideo writes with moviepy)
         except ImportError as err:
-            raise CliError("--video needs moviepy to write videos: pip install moviepy") from err
+            raise CliError("--video needs moviepy to write videos: pip install 'tripod-rl[video]'") from err
     try:
         algo = _load_algo(args.checkpoint, None if args.seed is None else {"seed": args.seed}, args)
         if render is None:
@@ -362,8 +434,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_error(err: Exception) -> CliError:
+    return CliError(str(err).replace("pass overwrite=True (CLI: --overwrite)", "pass --overwrite"))
+
+
 def _check_export_target(args: argparse.Namespace) -> None:
     """Refuse an ``--out`` that would replace the source or files tripod did not write."""
+    from tripod.export import ExportError, check_export_target
+    from tripod.export.writers import require_onnx
     from tripod.io.checkpoint import OverwriteError, check_replaceable
 
     source, out = Path(args.checkpoint).resolve(), Path(args.out).resolve()
@@ -373,15 +451,19 @@ def _check_export_target(args: argparse.Namespace) -> None:
             "outside the checkpoint and its run directory."
         )
     try:
-        check_replaceable(out, kinds=("rl_module", "multi_rl_module"), overwrite=args.overwrite)
-    except OverwriteError as err:
-        raise CliError(
-            str(err).replace("pass overwrite=True (CLI: --overwrite)", "pass --overwrite")
-        ) from err
+        if args.format == "safetensors":
+            check_replaceable(out, kinds=("rl_module", "multi_rl_module"), overwrite=args.overwrite)
+        else:
+            check_export_target(out, overwrite=args.overwrite)
+        if args.format == "onnx":
+            require_onnx()
+    except (OverwriteError, ExportError, ImportError) as err:
+        raise _export_error(err) from err
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``tripod export``: write the trained module alone (``RLModule.from_checkpoint`` loads it)."""
+    """``tripod export``: write trained modules alone, as a tripod module checkpoint or ONNX / ``.pt2``."""
+    from tripod.export import ExportError, export_algorithm
     from tripod.io.checkpoint import CheckpointSaveError, OverwriteError
 
     _check_export_target(args)
@@ -389,16 +471,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         algo = _load_algo(args.checkpoint, None, args)
     except _user_errors() as err:
         raise CliError(str(err)) from err
-    module = algo.get_module()
     try:
-        path = module.save_to_path(args.out, overwrite=args.overwrite)
-    except (OverwriteError, CheckpointSaveError) as err:
-        raise CliError(
-            str(err).replace("pass overwrite=True (CLI: --overwrite)", "pass --overwrite")
-        ) from err
+        result = export_algorithm(
+            algo, args.out, format=args.format, module_id=args.module_id, all_modules=args.all,
+            overwrite=args.overwrite,
+        )  # fmt: skip
+    except (OverwriteError, CheckpointSaveError, ExportError) as err:
+        raise _export_error(err) from err
     finally:
         algo.stop()
-    print(
-        f"Exported {type(module).__name__} to {path}. Load it with RLModule.from_checkpoint({str(path)!r})."
-    )
+    path = result["path"]
+    if args.format == "safetensors":
+        print(f"Exported {result['class']} to {path}. Load it with RLModule.from_checkpoint({str(path)!r}).")
+        return 0
+    for module_id, file in result["modules"].items():
+        print(f"Exported {module_id} to {file} (inputs, outputs and spaces in {file.with_suffix('.json')}).")
+    if result["skipped"]:
+        print(f"Skipped {', '.join(result['skipped'])}: not torch modules, nothing to export.")
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 from tripod import __version__
 from tripod.algorithms.registry import known_algorithms
 from tripod.cli.commands import cmd_evaluate, cmd_export, cmd_train
+from tripod.cli.train_options import add_train_option_flags
 
 __all__ = ["build_parser"]
 
@@ -62,17 +63,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
 
     evaluate = sub.add_parser("evaluate", help="run greedy episodes from a checkpoint")
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
+    evaluate.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT_DIR",
+        help="a checkpoint, a run directory (its newest checkpoint) or RUN/best (its best kept checkpoint)",
+    )
     evaluate.add_argument("--episodes", type=_int_at_least(1), default=10)
     evaluate.add_argument("--seed", type=_seed)
     evaluate.add_argument("--render", choices=["rgb_array", "human"])
-    evaluate.add_argument("--video", metavar="DIR", help="record videos to DIR (needs moviepy)")
+    evaluate.add_argument(
+        "--video", metavar="DIR", help="record each episode as an mp4 in DIR (needs tripod-rl[video])"
+    )
     _add_loading_flags(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    export = sub.add_parser("export", help="write a checkpoint's module alone")
+    export = sub.add_parser("export", help="write a checkpoint's modules (safetensors, ONNX, torch.export)")
     export.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="a checkpoint or a run directory")
     export.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory")
+    export.add_argument(
+        "--format",
+        choices=["safetensors", "onnx", "pt2"],
+        default="safetensors",
+        help="safetensors: a tripod module checkpoint (default); onnx / pt2: forward_inference as an ONNX "
+        "or torch.export file per module, with a JSON sidecar (onnx needs tripod-rl[onnx])",
+    )
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--module-id", metavar="ID", help="the module to export (default: default_policy)")
+    which.add_argument("--all", action="store_true", help="export every module of a multi-agent checkpoint")
     export.add_argument(
         "--overwrite",
         action="store_true",
@@ -127,6 +144,7 @@ def _add_train_parser(sub: Any) -> None:
         metavar="N",
         help="without a live display, print every N iterations",
     )
+    add_train_option_flags(train)
     _add_trust_flag(train)
     train.set_defaults(func=cmd_train)
 

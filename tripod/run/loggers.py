@@ -1,5 +1,9 @@
 """Result loggers: JSON lines, CSV and TensorBoard, one row per training iteration.
 
+Weights & Biases and MLflow loggers live in :mod:`tripod.run.external_loggers`; they
+also get the config (:meth:`Logger.log_config`) and the final checkpoint's path
+(:meth:`Logger.log_checkpoint`).
+
 Every logger takes the nested result dict of ``Algorithm.train()`` (or an
 already flat one), flattens it with :func:`flatten_result` into ``"/"``-joined
 keys such as ``env_runners/episode_return_mean``, and appends it. Files are
@@ -31,6 +35,7 @@ __all__ = [
     "Logger",
     "MultiLogger",
     "TensorBoardLogger",
+    "flatten_config",
     "flatten_result",
 ]
 
@@ -77,6 +82,44 @@ def flatten_result(result: Mapping[str, Any], *, sep: str = "/") -> dict[str, Sc
     return flat
 
 
+def flatten_config(config: Mapping[str, Any], *, sep: str = ".") -> dict[str, Any]:
+    """Flatten a config dict (``config.to_dict()``) into ``{"model_config.fcnet_hiddens": [64, 64]}``.
+
+    Keys are joined with ``sep`` (``"."``, as ``--set`` writes them); leaves stay JSON values
+    (numbers, strings, None, lists), and saved import references become their paths
+    (``"pkg.mod.Class"``, ``"pkg.mod:function"``). An empty dict stays ``{}``.
+
+    Args:
+        config: The nested config dict.
+        sep: The separator between key levels.
+    """
+    flat: dict[str, Any] = {}
+
+    def visit(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            ref = _reference(value)
+            if ref is not None:
+                flat[prefix] = ref
+                return
+            for key, item in value.items():
+                visit(f"{prefix}{sep}{key}" if prefix else str(key), item)
+            return
+        flat[prefix] = dict(value) if isinstance(value, Mapping) else value
+
+    visit("", config)
+    return flat
+
+
+def _reference(value: Mapping[str, Any]) -> str | None:
+    """The path of a saved class or function reference (see ``tripod.algorithms.config_io``), else None."""
+    if "__import__" in value:
+        return str(value["__import__"] or value.get("repr"))
+    function = value.get("__function__")
+    if isinstance(function, Mapping):
+        return f"{function.get('module')}:{function.get('qualname')}"
+    return None
+
+
 def _finite_or_none(value: Scalar) -> Scalar | None:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
@@ -87,6 +130,12 @@ class Logger:
     def log(self, result: Mapping[str, Any]) -> None:
         """Append one iteration's (nested or flat) result."""
         raise NotImplementedError
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        """Record the run's config once, at the start (``config.to_dict()``); default: nothing."""
+
+    def log_checkpoint(self, path: str | os.PathLike) -> None:
+        """Record where the run's final checkpoint is (a path, nothing uploaded); default: nothing."""
 
     def close(self) -> None:
         """Flush and release files."""
@@ -235,6 +284,14 @@ class MultiLogger(Logger):
         flat = flatten_result(result)
         for logger in self.loggers:
             logger.log(flat)
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        for logger in self.loggers:
+            logger.log_config(config)
+
+    def log_checkpoint(self, path: str | os.PathLike) -> None:
+        for logger in self.loggers:
+            logger.log_checkpoint(path)
 
     def close(self) -> None:
         for logger in self.loggers:

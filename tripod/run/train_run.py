@@ -27,11 +27,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tripod.io.checkpoint import CheckpointSaveError
+from tripod.run.loggers import Logger, MultiLogger
 from tripod.run.progress import ProgressDisplay
 from tripod.run.run_dir import RunDir
 
@@ -123,6 +124,7 @@ def train_run(
     display: ProgressDisplay | None = None,
     summary: dict[str, Any] | None = None,
     plot_title: str | None = None,
+    loggers: Sequence[Logger] = (),
 ) -> dict[str, Any]:
     """Train ``algo`` until ``stop``; log, checkpoint, evaluate, plot and write ``result.json``.
 
@@ -135,6 +137,9 @@ def train_run(
         display: Progress display (default: plain lines every iteration).
         summary: Extra entries for ``result.json`` (e.g. algorithm and env names).
         plot_title: Title of ``learning_curve.png``.
+        loggers: More loggers (e.g. :class:`~tripod.run.external_loggers.WandbLogger`) besides the
+            run directory's files: each gets the config, every result and the final checkpoint's
+            path, and is closed at the end.
 
     Returns:
         The summary written to ``result.json`` (``stopped_by``, ``iterations``,
@@ -153,8 +158,15 @@ def train_run(
     run.lock()
     try:
         run.checkpoints.recover()
-        run.write_config(algo.config.to_dict())
-        summary = _train_loop(algo, run, stop, checkpoint_every, eval_episodes, display, summary)
+        config_dict = algo.config.to_dict()
+        run.write_config(config_dict)
+        logger, summary["tensorboard"] = run.open_loggers()
+        logger = MultiLogger([logger, *loggers])
+        try:
+            logger.log_config(config_dict)
+            summary = _train_loop(algo, run, stop, checkpoint_every, eval_episodes, display, summary, logger)
+        finally:
+            logger.close()
     finally:
         if owns_lock:
             run.unlock()
@@ -163,10 +175,16 @@ def train_run(
 
 
 def _train_loop(
-    algo: Any, run: RunDir, stop: StopCriteria, every: int, eval_episodes: int, display: Any, summary: dict
+    algo: Any,
+    run: RunDir,
+    stop: StopCriteria,
+    every: int,
+    eval_episodes: int,
+    display: Any,
+    summary: dict,
+    logger: Logger,
 ) -> dict[str, Any]:
     """The body of :func:`train_run` while the run directory is locked."""
-    logger, summary["tensorboard"] = run.open_loggers()
     t0, last, stopped_by, aborted = time.perf_counter(), None, None, False
     checkpoint = run.checkpoints.latest()
     with GracefulInterrupt() as interrupt:
@@ -190,8 +208,6 @@ def _train_loop(
         except BaseException as err:
             _write_error(run, summary, _progress(algo, last, checkpoint, t0, "error"), err)
             raise
-        finally:
-            logger.close()
         try:
             if not aborted and (checkpoint is None or checkpoint.name != f"iter_{algo.iteration:06d}"):
                 with interrupt.saving():
@@ -199,6 +215,8 @@ def _train_loop(
         except CheckpointSaveError as err:
             _write_error(run, summary, _progress(algo, last, checkpoint, t0, "error"), err)
             raise
+        if checkpoint is not None:
+            logger.log_checkpoint(checkpoint)
         summary.update(_progress(algo, last, checkpoint, t0, stopped_by))
         if stopped_by != "interrupt" and eval_episodes > 0:
             try:
