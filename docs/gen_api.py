@@ -285,7 +285,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "Example environments: `tripod.envs`",
         "Tiny environments and modules that ship with tripod, for docs, tests and examples.",
-        (G("tripod.envs", "MultiAgentCartPole", "CartPoleHeuristicModule"),),
+        (G("tripod.envs", "MultiAgentCartPole", "CartPoleHeuristicModule", "MemoryCueEnv", "StatelessCartPole"),),
     ),
     Section(
         "Returns and advantages: `tripod.data.postprocessing`",

@@ -212,7 +212,6 @@ def test_lstm_with_target_network_forwards():
     assert out["target_network_action_dist_inputs"].shape == (3, 5, 4)
 
 
-@pytest.mark.xfail(strict=True, reason="trains once the recurrent issue lands (then remove this mark)")
 def test_lstm_trains_with_ppo():
     mod = load_example("lstm_containing_rlm.py")
     from tripod.algorithms.ppo import PPOConfig

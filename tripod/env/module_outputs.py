@@ -24,7 +24,7 @@ from tripod.core.rl_module.validation import ModuleOutputError, check_module_out
 from tripod.env.action_sampler import ActionSampler
 from tripod.env.buffers import SampleBuffers, tree_write
 
-__all__ = ["OutputPlan"]
+__all__ = ["OutputPlan", "squeeze_time_outputs"]
 
 _ACTIONS, _FAST_CATEGORICAL, _DISTRIBUTION = "actions", "fast_categorical", "distribution"
 _NESTED = (gym.spaces.Dict, gym.spaces.Tuple)
@@ -35,6 +35,25 @@ def _squeeze_time(value: Any, tail_ndim: int) -> Any:
     if isinstance(value, torch.Tensor | np.ndarray) and value.ndim == tail_ndim + 2 and value.shape[1] == 1:
         return value[:, 0]
     return value
+
+
+def squeeze_time_outputs(output: Mapping[str, Any], action_space: Any) -> dict[str, Any]:
+    """A stateful module's one-step output without its time axis and ``state_out``.
+
+    ``actions``, ``action_dist_inputs`` (tensors), ``action_logp`` and ``vf_preds``
+    shaped ``[N, 1, ...]`` become ``[N, ...]``; other entries are kept as they are.
+    """
+    tails = {
+        Columns.ACTIONS: len(getattr(action_space, "shape", None) or ()),
+        Columns.ACTION_DIST_INPUTS: 1,
+        Columns.ACTION_LOGP: 0,
+        Columns.VF_PREDS: 0,
+    }
+    return {
+        k: _squeeze_time(v, tails[k]) if k in tails else v
+        for k, v in output.items()
+        if k != Columns.STATE_OUT
+    }
 
 
 class OutputPlan:

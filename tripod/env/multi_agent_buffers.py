@@ -42,7 +42,7 @@ import torch
 from tripod.core.columns import Columns
 from tripod.data.batch import tree_map
 from tripod.env.action_sampler import ActionSampler
-from tripod.env.buffers import SampleBuffers, alloc_for_space, leaves, tree_write
+from tripod.env.buffers import SampleBuffers, alloc_for_space, alloc_like, leaves, tree_write
 
 __all__ = ["ModuleRows"]
 
@@ -73,6 +73,9 @@ class ModuleRows:
         self._new_obs: list[Any] = []
         self._new_streams: list[int] = []
         self._last_plan: Any = None
+        self.initial_state: Any = None
+        self.state: Any = None
+        self.stream_state: Any = None
         self._allocate(capacity)
 
     # ------------------------------------------------------------------ storage
@@ -95,6 +98,9 @@ class ModuleRows:
             tree_write(getattr(self, name), slice(0, n), tree_map(lambda x: x[:n], old[name]))
         for name in (*_FLAGS, "stream"):
             getattr(self, name)[:n] = old[name][:n]
+        if old["state"] is not None:
+            self.state = alloc_like(self.initial_state, (capacity,))
+            tree_write(self.state, slice(0, n), tree_map(lambda x: x[:n], old["state"]))
         self.columns = {}
         for name, col in old["columns"].items():
             self.columns[name] = np.zeros((capacity, *col.shape[1:]), dtype=col.dtype)
@@ -160,6 +166,41 @@ class ModuleRows:
         self.plan_columns = self._last_plan = None
         self._closes, self._close_rewards = [], []
         self._new_obs, self._new_streams = [], []
+
+    # ------------------------------------------------------------------ recurrent state
+    def enable_state(self, initial_state: Any) -> None:
+        """Carry a recurrent state per agent stream (for a stateful module; ``initial_state`` unbatched).
+
+        ``stream_state`` holds each stream's latest state (what its next forward gets);
+        ``state`` logs the ``state_in`` of every row, for the batch.
+        """
+        self.initial_state = tree_map(
+            lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x),
+            initial_state,
+        )
+        self.state = alloc_like(self.initial_state, (self.capacity,))
+        self.stream_state = alloc_like(self.initial_state, (8,))
+
+    def reset_stream_state(self, stream: int) -> None:
+        """Start ``stream`` (a new episode of its agent) from the initial state."""
+        size = leaves(self.stream_state)[0].shape[0]
+        if stream >= size:
+            grown = alloc_like(self.initial_state, (max(2 * size, stream + 1),))
+            tree_write(grown, slice(0, size), self.stream_state)
+            self.stream_state = grown
+        tree_write(self.stream_state, stream, self.initial_state)
+
+    def state_input(self) -> Any:
+        """The ``state_in`` ``[B, ...]`` of rows ``fwd_start:size`` (logged with the rows), as tensors."""
+        start, stop = self.fwd_start, self.size
+        streams = self.stream[start:stop]
+        tree_write(self.state, slice(start, stop), tree_map(lambda x: x[streams], self.stream_state))
+        return tree_map(lambda x: torch.from_numpy(x[start:stop]), self.state)
+
+    def store_state_out(self, state_out: Any) -> None:
+        """Keep the module's ``state_out`` of rows ``fwd_start:size`` as their streams' latest state."""
+        streams = self.stream[self.fwd_start : self.size]
+        tree_write(self.stream_state, streams, state_out)
 
     # ------------------------------------------------------------------ forward
     def obs_input(self) -> Any:
@@ -263,6 +304,8 @@ class ModuleRows:
         }
         for name in sorted(self.plan_columns or ()):
             batch[name] = scatter(self.columns[name])
+        if self.state is not None:
+            batch[Columns.STATE_IN] = tree_map(scatter, self.state)
         boot_pos = np.union1d(np.flatnonzero(self.truncateds[rows]), first + counts - 1)
         batch["bootstrap_obs"] = self._next_obs(rows[boot_pos])
         batch["bootstrap_index"] = flat[boot_pos].astype(np.int64)
@@ -307,7 +350,8 @@ class ModuleRows:
         keep = np.flatnonzero(~self.closed[:n])
         k = keep.size
         has_open = bool(np.any(keep < self.fwd_start))
-        for arr in (*leaves(self.obs), *leaves(self.actions), self.stream, *self.columns.values()):
+        state = leaves(self.state) if self.state is not None else []
+        for arr in (*leaves(self.obs), *leaves(self.actions), self.stream, *self.columns.values(), *state):
             arr[:k] = arr[keep]
         for name in _FLAGS:
             arr = getattr(self, name)

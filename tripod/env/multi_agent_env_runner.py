@@ -19,17 +19,18 @@ import torch
 
 from tripod.core.columns import Columns
 from tripod.core.rl_module.multi_rl_module import MultiRLModule, MultiRLModuleSpec
+from tripod.core.rl_module.validation import ModuleOutputError
 from tripod.data.batch import tree_map
 from tripod.env.action_sampler import ActionSampler
 from tripod.env.env_creation import env_name, make_env_creator
 from tripod.env.env_runner import EnvRunner
+from tripod.env.module_outputs import squeeze_time_outputs
 from tripod.env.multi_agent_actions import ModuleSampler
 from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
 from tripod.env.multi_agent_episode import MultiAgentEpisode, episode_results
 from tripod.env.multi_agent_setup import (
     check_agent_obs,
     check_multi_agent_env,
-    check_stateless,
     nobody_to_act_error,
     nonfinite_error,
     resolve_module_spec,
@@ -163,6 +164,10 @@ class MultiAgentEnvRunner(EnvRunner):
         for i, sampler in enumerate(self._samplers):
             sampler.seed_random_actions(derive_seed(seed, RUNNER_STREAM, self.worker_index, 1, i))
         self._rows = [sampler.rows for sampler in self._samplers]
+        self._stateful = [self.module[mid].is_stateful() for mid in self.module_ids]
+        for mid, rows, stateful in zip(self.module_ids, self._rows, self._stateful, strict=True):
+            if stateful:
+                rows.enable_state(self.module[mid].get_initial_state())
         self._reset_seed = None if seed is None else int(seed) + 1000 * self.worker_index
         self._episodes: list[MultiAgentEpisode] = []
         self._slots: list[dict[AgentID, _Slot]] = []
@@ -185,7 +190,6 @@ class MultiAgentEnvRunner(EnvRunner):
             if module is None:
                 module = dataclasses.replace(self.module_spec, inference_only=True).build()
             self.module = module
-            check_stateless(module)
         except BaseException:
             self.stop()
             raise
@@ -236,6 +240,8 @@ class MultiAgentEnvRunner(EnvRunner):
             raise unknown_module_error(agent_id, module_id, self.module_ids)
         check_agent_obs(self.env_name, agent_id, module_id, self._rows[mi].observation_space, obs)
         slot = self._slots[e][agent_id] = _Slot(agent_id, mi, self._samplers[mi].stream(e, agent_id))
+        if self._stateful[mi]:  # a new episode of this agent: its recurrent state starts afresh
+            self._rows[mi].reset_stream_state(slot.stream)
         episode.agent_returns[agent_id] = 0.0
         return slot
 
@@ -383,13 +389,19 @@ class MultiAgentEnvRunner(EnvRunner):
                 self._m_agent_steps[mi] += count
             if random_actions:
                 actions[mi] = self._samplers[mi].random_actions(self._collect)
+            elif self._stateful[mi]:  # [B, 1, ...] observations and the streams' states
+                obs = tree_map(lambda x: x.unsqueeze(1), rows.obs_input())
+                batch[self.module_ids[mi]] = {Columns.OBS: obs, Columns.STATE_IN: rows.state_input()}
             else:
                 batch[self.module_ids[mi]] = {Columns.OBS: rows.obs_input()}
         if batch:  # the callers run this under torch.no_grad()
             output = (self.module.forward_exploration if explore else self.module.forward_inference)(batch)
             for module_id in batch:
                 mi = self._mi[module_id]
-                actions[mi] = self._samplers[mi].actions(output[module_id], explore, self._collect)
+                out = output[module_id]
+                if self._stateful[mi]:
+                    out = self._step_outputs(mi, out)
+                actions[mi] = self._samplers[mi].actions(out, explore, self._collect)
         for rows in rows_of:
             if self._collect:
                 rows.fwd_start = rows.size
@@ -408,6 +420,17 @@ class MultiAgentEnvRunner(EnvRunner):
                 ) from exc
             self._episodes[e].env_steps += 1
             self._on_step(e, obs, rewards, terminateds, truncateds)
+
+    def _step_outputs(self, mi: int, output: Any) -> dict[str, Any]:
+        """A stateful module's output of one step: ``state_out`` kept per stream, the time axis dropped."""
+        if not isinstance(output, Mapping) or Columns.STATE_OUT not in output:
+            raise ModuleOutputError(
+                f"Module '{self.module_ids[mi]}' ({type(self.module[self.module_ids[mi]]).__name__}) is stateful "
+                f"(get_initial_state() is not empty) but returned no '{Columns.STATE_OUT}'. Return the next "
+                "recurrent state under Columns.STATE_OUT, shaped like the batch's Columns.STATE_IN."
+            )
+        self._rows[mi].store_state_out(output[Columns.STATE_OUT])
+        return squeeze_time_outputs(output, self._rows[mi].action_space)
 
     # ------------------------------------------------------------------ evaluation
     def _sample_episodes(self, num_episodes: int, explore: bool, random_actions: bool) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from tripod.env.runner_helpers import spaces_compatible
 __all__ = [
     "check_agent_obs",
     "check_multi_agent_env",
-    "check_stateless",
     "nobody_to_act_error",
     "nonfinite_error",
     "reward_without_obs_error",
@@ -188,16 +187,6 @@ def check_multi_agent_env(env_name: str, env: Any) -> MultiAgentEnv:
             "from the config."
         )
     return env
-
-
-def check_stateless(module: MultiRLModule) -> None:
-    """Raise NotImplementedError for recurrent sub-modules (the runner carries no recurrent state yet)."""
-    for module_id, sub in module.items():
-        if sub.is_stateful():
-            raise NotImplementedError(
-                f"Module '{module_id}' ({type(sub).__name__}) is recurrent; the multi-agent runner does not "
-                "carry recurrent states yet. Use a stateless module."
-            )
 
 
 def reward_without_obs_error(env_name: str, env_index: int, rewards: Mapping, obs: Mapping) -> Exception:

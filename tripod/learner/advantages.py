@@ -14,6 +14,7 @@ from tripod.core.columns import Columns
 from tripod.core.rl_module.validation import check_values
 from tripod.data.batch import flatten_time, to_torch
 from tripod.data.postprocessing import build_next_values, compute_gae, compute_returns
+from tripod.learner.recurrent import layout_for, recurrent_advantages, to_sequences
 
 BOOTSTRAP_OBS = "bootstrap_obs"
 BOOTSTRAP_INDEX = "bootstrap_index"
@@ -136,8 +137,23 @@ def on_policy_training_batch(
     out of the observation dict and beside the observations). tripod keeps that order:
     whatever ``compute_values`` changed in the batch it was given is carried into the
     training tensors. Modules that leave their input alone get exactly the same tensors.
+
+    A stateful module's batch (with ``state_in``) becomes zero-padded ``[B, S, ...]``
+    sequences of ``S = model_config["max_seq_len"]`` steps instead, with ``state_in``
+    ``[B, ...]``, ``seq_lens`` ``[B]`` and ``loss_mask`` 0 on the padding (see
+    :mod:`tripod.learner.recurrent`).
     """
     batch = dict(batch)
+    if Columns.STATE_IN in batch and module.is_stateful():
+        return _recurrent_training_batch(
+            module,
+            batch,
+            use_critic=use_critic,
+            gamma=gamma,
+            lambda_=lambda_,
+            normalize=normalize,
+            device=device,
+        )
     moved: dict[str, Any] = {}
     batch.update(
         estimate_advantages(
@@ -153,6 +169,28 @@ def on_policy_training_batch(
     out = training_tensors(batch, normalize=normalize, device=device)
     out.update(moved)
     return out
+
+
+def _recurrent_training_batch(
+    module: Any,
+    batch: dict[str, Any],
+    *,
+    use_critic: bool,
+    gamma: float,
+    lambda_: float,
+    normalize: bool,
+    device: torch.device | str,
+) -> dict[str, Any]:
+    """A stateful module's ``[T, N]`` batch → ``[B, S, ...]`` sequences (see :mod:`tripod.learner.recurrent`)."""
+    layout = layout_for(module, batch)
+    batch.update(
+        recurrent_advantages(
+            module, batch, layout, use_critic=use_critic, gamma=gamma, lambda_=lambda_, device=device
+        )
+    )
+    if Columns.LOSS_MASK not in batch:
+        batch[Columns.LOSS_MASK] = np.ones(batch[Columns.REWARDS].shape, dtype=bool)
+    return to_sequences(training_tensors(batch, normalize=normalize, device=device), layout, device)
 
 
 def _obs_identity(values_batch: Mapping[str, Any]) -> tuple[Any, tuple | None]:

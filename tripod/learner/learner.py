@@ -23,6 +23,7 @@ from tripod.core.rl_module.rl_module import ModuleID
 from tripod.core.rl_module.torch.torch_rl_module import TorchRLModule
 from tripod.core.rl_module.validation import OutputValidator
 from tripod.data.batch import batch_size, index_batch, to_torch
+from tripod.data.sequences import SEQ_LENS
 from tripod.io.seeding import LEARNER_STREAM, GlobalRNGScope, torch_generator
 from tripod.learner.optim import Adam
 from tripod.learner.schedules import schedule_value
@@ -194,7 +195,9 @@ class Learner:
         if not data:
             return {}
         sizes = {mid: batch_size(d, Columns.OBS) for mid, d in data.items()}
-        num_minibatches = self.num_minibatches(sizes)
+        # minibatch_size counts timesteps: a recurrent module's rows are sequences of several.
+        steps = {mid: _timesteps(d, sizes[mid]) for mid, d in data.items()}
+        num_minibatches = self.num_minibatches(steps)
         for _ in range(self.config.num_epochs):
             perms = {
                 mid: torch.randperm(n, generator=self.shuffle_generator, device=self.device)
@@ -205,11 +208,11 @@ class Learner:
                 minibatch = {mid: index_batch(data[mid], chunks[mid][i]) for mid in data}
                 self._update_minibatch(minibatch)
         self.num_updates += 1
-        self.num_env_steps_trained += sum(sizes.values())
+        self.num_env_steps_trained += sum(steps.values())
         results = self._collect_stats()
         for mid in results:
             results[mid]["lr"] = lr
-            results[mid]["num_module_steps_trained"] = sizes[mid] * self.config.num_epochs
+            results[mid]["num_module_steps_trained"] = steps[mid] * self.config.num_epochs
         self.after_update(results)
         return results
 
@@ -236,8 +239,9 @@ class Learner:
                 continue
             module = self.module[mid]
             fwd_out = module.forward_train(mb)
+            checked = _first_steps(fwd_out) if SEQ_LENS in mb else fwd_out
             self._validators[mid].check(
-                "forward_train", fwd_out, batch_size(mb, Columns.OBS), require_action=False
+                "forward_train", checked, batch_size(mb, Columns.OBS), require_action=False
             )
             loss = self.compute_loss_for_module(module_id=mid, config=self.config, batch=mb, fwd_out=fwd_out)
             loss_ok = torch.isfinite(loss.detach())
@@ -363,3 +367,24 @@ class Learner:
     def get_module(self, module_id: ModuleID | None = None) -> Any:
         """The module ``module_id`` this learner trains (None: the whole MultiRLModule)."""
         return self.module if module_id is None else self.module[module_id]
+
+
+def _timesteps(data: Mapping[str, Any], rows: int) -> int:
+    """Timesteps in a training batch of ``rows`` rows: ``rows``, or the real (unpadded) steps of
+    ``[B, S]`` sequences, so that padding short episodes does not multiply the optimizer steps."""
+    if SEQ_LENS not in data:
+        return rows
+    return int(data[SEQ_LENS].sum())
+
+
+def _first_steps(fwd_out: Mapping[str, Any]) -> dict[str, Any]:
+    """A recurrent module's ``[B, S, ...]`` action outputs cut to their first step, ``[B, ...]``, for
+    the output checks (which expect one row per sequence); other outputs are left as they are."""
+    out = dict(fwd_out)
+    for key in (Columns.ACTIONS, Columns.ACTION_DIST_INPUTS):
+        value = out.get(key)
+        if isinstance(value, torch.Tensor) and value.dim() >= 2:
+            out[key] = value[:, 0]
+        elif value is not None and not isinstance(value, torch.Tensor):
+            out.pop(key)  # a distribution over [B, S]: its logits are checked in the loss
+    return out

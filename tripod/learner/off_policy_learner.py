@@ -71,7 +71,14 @@ class OffPolicyLearner(Learner):
 
     # ------------------------------------------------------------------ hooks
     def check_module(self, module_id: ModuleID, module: Any) -> None:
-        """Require TargetNetworkAPI and build the target networks (before optimizers exist)."""
+        """Require a stateless module with TargetNetworkAPI; build the target networks (before optimizers exist)."""
+        if module.is_stateful():
+            raise NotImplementedError(
+                f"{type(module).__name__} (module '{module_id}') is recurrent (get_initial_state() is not "
+                f"empty), but {type(self).__name__} trains stateless modules only: its replay buffer stores "
+                "single transitions, not sequences with their recurrent state. Train recurrent modules with "
+                "PPO or PG, or give this algorithm a stateless module (model_config use_lstm=False)."
+            )
         if not isinstance(module, TargetNetworkAPI):
             raise TypeError(
                 f"{type(module).__name__} (module '{module_id}') has no target networks, which "

@@ -12,9 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from tripod.core.columns import Columns
-from tripod.core.distribution.action_dist import make_action_dist
-from tripod.data.batch import to_torch, tree_map
+from tripod.data.inference import compute_actions
 
 
 def make_render_env(config: Any, render_mode: str, *, video_dir: str | None = None) -> gym.Env:
@@ -41,14 +39,12 @@ def make_render_env(config: Any, render_mode: str, *, video_dir: str | None = No
 
 
 def _env_action(action: Any, space: gym.Space) -> Any:
-    """Row 0 of a batched action, in the form ``space`` expects."""
-    if isinstance(action, torch.Tensor):
-        action = action.detach().cpu().numpy()
-    action = np.asarray(action)[0]
+    """An action of :func:`~tripod.data.inference.compute_actions` (one observation's, already
+    clipped into a Box) in the form ``space`` expects."""
     if isinstance(space, gym.spaces.Discrete):
         return int(action)
     if isinstance(space, gym.spaces.Box):
-        return np.clip(action, space.low, space.high).astype(space.dtype)
+        return np.asarray(action, dtype=space.dtype)
     return action
 
 
@@ -56,31 +52,25 @@ def _env_action(action: Any, space: gym.Space) -> Any:
 def greedy_episodes(module: Any, env: gym.Env, num_episodes: int, *, seed: int | None = None) -> list[float]:
     """Run ``num_episodes`` episodes with ``module.forward_inference``; returns their returns.
 
-    Actions are the module's ``actions`` output if it has one, else the mode of
-    the distribution built from ``action_dist_inputs``.
+    Actions are the module's ``actions`` output if it has one, else the mode of the
+    distribution built from ``action_dist_inputs`` (:func:`~tripod.data.inference.compute_actions`);
+    a recurrent module starts each episode from its initial state and carries it on.
 
     Args:
-        module: A single-agent, non-recurrent RLModule.
+        module: A single-agent RLModule.
         env: A gymnasium env (one, not vectorised).
         num_episodes: How many episodes.
         seed: Episode ``i`` resets with ``seed + i`` (None: unseeded).
     """
-    if module.is_stateful():
-        raise NotImplementedError("Rendering a recurrent (stateful) module is not supported yet.")
-    dist_cls = module.get_inference_action_dist_cls()
+    stateful = module.is_stateful()
     returns = []
     for i in range(num_episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + i)
-        total, done = 0.0, False
+        total, done, state = 0.0, False, None
         while not done:
-            batch = {Columns.OBS: to_torch(tree_map(lambda x: np.asarray(x)[None], obs))}
-            out = module.forward_inference(batch)
-            action = out.get(Columns.ACTIONS)
-            if action is None:
-                dist = make_action_dist(
-                    out[Columns.ACTION_DIST_INPUTS], module.action_space, dist_cls=dist_cls
-                )
-                action = dist.to_deterministic().sample()
+            action = compute_actions(module, obs, explore=False, state=state)
+            if stateful:
+                action, state = action
             obs, reward, terminated, truncated, _ = env.step(_env_action(action, env.action_space))
             total += float(reward)
             done = terminated or truncated

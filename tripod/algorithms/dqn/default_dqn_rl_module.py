@@ -89,7 +89,11 @@ class DefaultDQNRLModule(RLModule, InferenceOnlyAPI, QNetAPI, TargetNetworkAPI):
         dueling = bool(config.pop("dueling", True))
         cfg = resolve_model_config({**OFF_POLICY_MODEL_DEFAULTS, **config})
         if cfg["use_lstm"]:
-            raise NotImplementedError("The default DQN module has no recurrent version (use_lstm=True).")
+            raise NotImplementedError(
+                "The default DQN module has no recurrent version (model_config use_lstm=True): tripod's DQN "
+                "trains stateless modules only. Set use_lstm=False, or train a recurrent module with PPO or PG "
+                "(PPOConfig().rl_module(model_config={'use_lstm': True}))."
+            )
         self.num_actions = int(self.action_space.n)
         self.uses_dueling = dueling
         self.qf = QNetwork(self.observation_space, self.num_actions, cfg, dueling=dueling)

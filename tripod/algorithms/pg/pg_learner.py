@@ -57,7 +57,7 @@ class PGLearner(Learner):
         vf_loss = torch.zeros(())
         if self.uses_baseline(module_id):
             values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
-            check_values(module, values, batch[Columns.VALUE_TARGETS].shape[0])
+            check_values(module, values, tuple(batch[Columns.VALUE_TARGETS].shape))
             vf_loss = masked_mean((values - batch[Columns.VALUE_TARGETS]).pow(2), mask)
             total = total + config.vf_loss_coeff * vf_loss
         self.log(

@@ -51,21 +51,23 @@ class DefaultPPORLModule(RLModule, InferenceOnlyAPI, ValueFunctionAPI):
     - ``free_log_std`` (Box actions): ``self.pi`` outputs the means and a state-independent
       parameter ``self.log_std`` is appended to them.
     - An ``inference_only`` copy has no value function (no ``vf``, no ``vf_encoder``).
+    - ``use_lstm``: an LSTM of ``lstm_cell_size`` on top of the encoder; the module is then
+      stateful and every forward takes observations ``[B, T, ...]`` and ``STATE_IN``. With
+      ``vf_share_layers=False`` the critic has its own LSTM and state (kept, without the value
+      head, by the ``inference_only`` copy, which advances it while sampling).
     """
 
     def setup(self) -> None:
         cfg = resolve_model_config(self.model_config)
-        if cfg["use_lstm"]:
-            raise NotImplementedError(
-                "The default PPO/PG module does not train recurrent networks yet (use_lstm=True). "
-                "Write a custom module, or set use_lstm=False."
-            )
         obs_space = self.observation_space
         self._masked = isinstance(obs_space, gym.spaces.Dict) and MASK_KEY in obs_space.spaces
         if self._masked:
             rest = {k: v for k, v in obs_space.spaces.items() if k != MASK_KEY}
             obs_space = rest[OBS_KEY] if set(rest) == {OBS_KEY} else gym.spaces.Dict(rest)
         self._share = cfg["vf_share_layers"]
+        # Two LSTMs (actor's and critic's): the critic's state must advance while sampling too,
+        # so an inference-only copy keeps the critic's encoder (not the value head).
+        self._critic_state = cfg["use_lstm"] and not self._share
         self._free_log_std = cfg["free_log_std"] and isinstance(self.action_space, gym.spaces.Box)
         width = get_action_dist_cls(self.action_space).required_input_dim(self.action_space)
         head_width = width // 2 if self._free_log_std else width
@@ -80,9 +82,9 @@ class DefaultPPORLModule(RLModule, InferenceOnlyAPI, ValueFunctionAPI):
         if self._free_log_std:
             self.log_std = nn.Parameter(torch.zeros(head_width))
         critic = vf = None
+        if not self._share and (not self.inference_only or self._critic_state):
+            critic = BatchEncoder.wrap(build_encoder(obs_space, cfg))
         if not self.inference_only:
-            if not self._share:
-                critic = BatchEncoder.wrap(build_encoder(obs_space, cfg))
             vf = MLP(actor.out_dim, cfg["head_fcnet_hiddens"], out_dim=1, output_init_std=1.0, **head_kw)
         self.encoder = ActorCriticEncoder(actor, critic)
         self.pi = pi
@@ -92,12 +94,15 @@ class DefaultPPORLModule(RLModule, InferenceOnlyAPI, ValueFunctionAPI):
             self.vf = vf
 
     def get_initial_state(self) -> dict[str, Any]:
-        """The encoder's initial state (``{}``: the default module is stateless)."""
+        """The encoder's initial state: ``{}`` without an LSTM; ``{"h", "c"}`` of
+        ``[lstm_cell_size]`` zeros with one (``vf_share_layers=True``); ``{"actor": {"h", "c"},
+        "critic": {"h", "c"}}`` with separate actor and critic LSTMs."""
         return self.encoder.get_initial_state()
 
     def get_non_inference_attributes(self) -> list[str]:
-        """``vf_encoder`` (also reachable as ``encoder.critic_encoder``) and ``vf``."""
-        return ["vf_encoder", "vf"]
+        """``vf_encoder`` (also reachable as ``encoder.critic_encoder``) and ``vf``; only ``vf`` when
+        the critic has its own LSTM (its state advances while sampling)."""
+        return ["vf"] if getattr(self, "_critic_state", False) else ["vf_encoder", "vf"]
 
     def _split_obs(self, obs: Any) -> tuple[Any, torch.Tensor | None]:
         """``(observation, action mask or None)`` from a batch's observations."""

@@ -10,6 +10,7 @@ from tripod.core.columns import Columns
 from tripod.core.rl_module.apis import ValueFunctionAPI
 from tripod.core.rl_module.rl_module import ModuleID
 from tripod.core.rl_module.validation import check_values
+from tripod.data.sequences import SEQ_LENS
 from tripod.learner.advantages import masked_mean, on_policy_training_batch, train_action_dist
 from tripod.learner.learner import ENTROPY, POLICY_LOSS, TOTAL_LOSS, VF_LOSS, Learner
 
@@ -56,6 +57,8 @@ class PPOLearner(Learner):
         dist = train_action_dist(module, fwd_out)
         logp = dist.logp(batch[Columns.ACTIONS])
         log_ratio = logp - batch[Columns.ACTION_LOGP]
+        if SEQ_LENS in batch:  # zero on the padding of recurrent sequences, so exp() stays finite there
+            log_ratio = log_ratio * mask
         ratio = torch.exp(log_ratio)
         adv = batch[Columns.ADVANTAGES]
         surrogate = torch.min(adv * ratio, adv * ratio.clamp(1 - config.clip_param, 1 + config.clip_param))
@@ -69,7 +72,7 @@ class PPOLearner(Learner):
         vf_loss = torch.zeros(())
         if config.use_critic:
             values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
-            check_values(module, values, batch[Columns.VALUE_TARGETS].shape[0])
+            check_values(module, values, tuple(batch[Columns.VALUE_TARGETS].shape))
             vf_err = (values - batch[Columns.VALUE_TARGETS]).pow(2)
             if config.vf_clip_param is not None:
                 vf_err = vf_err.clamp(max=config.vf_clip_param)

@@ -68,7 +68,13 @@ class DefaultSACRLModule(RLModule, InferenceOnlyAPI, QNetAPI, TargetNetworkAPI):
         config = dict(self.model_config)
         twin_q = bool(config.pop("twin_q", True))
         cfg = resolve_model_config({**OFF_POLICY_MODEL_DEFAULTS, **config})
-        if cfg["use_lstm"] or is_image_space(self.observation_space):
+        if cfg["use_lstm"]:
+            raise NotImplementedError(
+                "The default SAC module has no recurrent version (model_config use_lstm=True): tripod's SAC "
+                "trains stateless modules only. Set use_lstm=False, or train a recurrent module with PPO or PG "
+                "(PPOConfig().rl_module(model_config={'use_lstm': True}))."
+            )
+        if is_image_space(self.observation_space):
             raise NotImplementedError(
                 "The default SAC module handles vector (and Dict/Tuple of vector) observations without "
                 "an LSTM; write a custom SAC module for images or recurrent policies."

@@ -56,6 +56,9 @@ class ActorCriticEncoder(BatchEncoder):
     the owning module registers itself (tripod's PPO module: as ``vf_encoder``); it is absent
     when the layers are shared (``vf_share_layers=True``), where ``CRITIC`` is the actor's
     features. ``actor_encoder`` encodes the actor's features alone (``{ENCODER_OUT: x}``).
+
+    With LSTMs and separate layers, each branch has its own recurrent state:
+    ``STATE_IN``/``STATE_OUT`` are ``{ACTOR: {"h", "c"}, CRITIC: {"h", "c"}}``.
     """
 
     def __init__(self, actor: Encoder, critic: BatchEncoder | None = None) -> None:
@@ -71,8 +74,30 @@ class ActorCriticEncoder(BatchEncoder):
         """Whether actor and critic use the same layers (no ``critic_encoder``)."""
         return "critic_encoder" not in self.__dict__
 
+    @property
+    def split_state(self) -> bool:
+        """Whether actor and critic each have an LSTM: the state is then ``{ACTOR: ..., CRITIC: ...}``."""
+        return self.lstm is not None and not self.shared
+
+    def get_initial_state(self) -> dict[str, Any]:
+        """The actor's state, or ``{ACTOR: ..., CRITIC: ...}`` with two LSTMs (RLlib's layout)."""
+        if not self.split_state:
+            return super().get_initial_state()
+        return {
+            ACTOR: super().get_initial_state(),
+            CRITIC: self.__dict__["critic_encoder"].get_initial_state(),
+        }
+
     def forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         """Both branches: ``{ENCODER_OUT: {ACTOR: a, CRITIC: c}}`` (``c is a`` when shared)."""
+        if self.split_state:
+            state = batch[Columns.STATE_IN]
+            actor, actor_state = self.encode(batch[Columns.OBS], state[ACTOR])
+            critic, critic_state = self.__dict__["critic_encoder"].encode(batch[Columns.OBS], state[CRITIC])
+            return {
+                ENCODER_OUT: {ACTOR: actor, CRITIC: critic},
+                Columns.STATE_OUT: {ACTOR: actor_state, CRITIC: critic_state},
+            }
         out = BatchEncoder.forward(self, batch)
         actor = out[ENCODER_OUT]
         critic = actor if self.shared else self.__dict__["critic_encoder"](batch)[ENCODER_OUT]

@@ -89,5 +89,11 @@ class LSTMEncoder(nn.Module):
                     f"LSTMEncoder state 'h' and 'c' must have shape [B, cell_size] = {list(expected)}, "
                     f"got {tuple(h0.shape)} and {tuple(c0.shape)}."
                 )
+            if x.shape[1] == 1:  # one step (sampling): the fused cell costs half of nn.LSTM's call
+                lstm = self.lstm
+                h, c = torch.lstm_cell(
+                    x[:, 0], (h0, c0), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
+                )
+                return h.unsqueeze(1), {"h": h, "c": c}
             out, (h, c) = self.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)))
         return out, {"h": h.squeeze(0), "c": c.squeeze(0)}

@@ -97,10 +97,12 @@ class DefaultModelConfig:
     # LSTM
     use_lstm: bool = _key(
         False,
-        "wrap the encoder in an LSTM; the default PPO/PG module does not train recurrent networks yet: "
-        "`True` raises `NotImplementedError`",
+        "an LSTM of `lstm_cell_size` on top of the encoder (PPO/PG; DQN and SAC refuse it); with "
+        "`vf_share_layers=False` actor and critic each have one",
     )
-    max_seq_len: int = _key(20, "length of the training sequences of recurrent modules")
+    max_seq_len: int = _key(
+        20, "length of the training sequences of recurrent modules (zero-padded, masked; PPO/PG)"
+    )
     lstm_cell_size: int = _key(256, "size of the LSTM cell")
     lstm_use_prev_action: bool = _key(False, "not implemented by tripod's default modules", tripod=False)
     lstm_use_prev_reward: bool = _key(False, "not implemented by tripod's default modules", tripod=False)

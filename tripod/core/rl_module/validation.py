@@ -196,29 +196,33 @@ def _check_dist_inputs(
         )
 
 
-def check_values(module: Any, values: Any, batch_size: int, method: str = "compute_values") -> None:
+def check_values(
+    module: Any, values: Any, batch_size: int | tuple[int, ...], method: str = "compute_values"
+) -> None:
     """Raise :class:`ModuleOutputError` unless ``values`` is a tensor of shape ``[batch_size]``.
 
     Cheap (a type and shape test), so learners call it on every value batch: a ``[B, 1]``
     output would broadcast against ``[B]`` targets into a ``[B, B]`` loss without a word.
+    ``batch_size`` may be a shape tuple: ``(B, T)`` for the sequences of a recurrent module.
     """
-    if isinstance(values, torch.Tensor) and tuple(values.shape) == (batch_size,):
+    expected = (batch_size,) if isinstance(batch_size, int) else tuple(batch_size)
+    if isinstance(values, torch.Tensor) and tuple(values.shape) == expected:
         return
     where = f"{type(module).__name__}.{method}()"
     if not isinstance(values, torch.Tensor):
         raise ModuleOutputError(
-            f"{where} returned {_describe(values)}; expected a torch.Tensor of shape ({batch_size},), one "
+            f"{where} returned {_describe(values)}; expected a torch.Tensor of shape {expected}, one "
             "value per row of the batch."
         )
     shape = tuple(values.shape)
     hint = (
         " Return values.squeeze(-1): a value head nn.Linear(hidden, 1) gives [B, 1], and [B, 1] minus the "
         "[B] value targets broadcasts to a [B, B] loss that trains on the wrong numbers."
-        if shape == (batch_size, 1)
+        if shape == (*expected, 1)
         else " Reduce or reshape the value head's output to one number per observation."
     )
     raise ModuleOutputError(
-        f"{where} returned a tensor of shape {shape}; expected ({batch_size},), one value per row.{hint}"
+        f"{where} returned a tensor of shape {shape}; expected {expected}, one value per row.{hint}"
     )
 
 

@@ -44,7 +44,10 @@ class DefaultPPOTorchRLModule(TorchRLModule, DefaultPPORLModule):
         encoder = self.encoder
         if type(encoder) is ActorCriticEncoder:
             # The default encoder: run the actor's layers alone (the critic's are not needed here).
-            return encoder.encode(obs, batch.get(Columns.STATE_IN))
+            state = batch.get(Columns.STATE_IN)
+            if self._critic_state:
+                return encoder.encode(obs, state[ACTOR])
+            return encoder.encode(obs, state)
         if obs is not batch[Columns.OBS]:
             batch = {**batch, Columns.OBS: obs}
         out = encoder(batch)
@@ -68,21 +71,37 @@ class DefaultPPOTorchRLModule(TorchRLModule, DefaultPPORLModule):
             out[Columns.STATE_OUT] = state
         return out, features
 
+    def _critic(self, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        """``(critic features, critic state out)`` of the critic's own LSTM (``_critic_state`` only)."""
+        batch, _ = self._unmasked_batch(batch)
+        return self.vf_encoder.encode(batch[Columns.OBS], batch[Columns.STATE_IN][CRITIC])
+
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self._policy(batch)[0]
+        out = self._policy(batch)[0]
+        if self._critic_state and Columns.STATE_OUT in out:
+            out[Columns.STATE_OUT] = {ACTOR: out[Columns.STATE_OUT], CRITIC: self._critic(batch)[1]}
+        return out
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         out, features = self._policy(batch)
         if self._share:
             # The shared encoder's features serve the value head too: compute_values reuses them.
             out[Columns.EMBEDDINGS] = features
+        elif self._critic_state and Columns.STATE_OUT in out:
+            # The critic's LSTM runs once: its features are the embeddings compute_values reuses.
+            critic, critic_state = self._critic(batch)
+            out[Columns.STATE_OUT] = {ACTOR: out[Columns.STATE_OUT], CRITIC: critic_state}
+            out[Columns.EMBEDDINGS] = critic
         return out
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
-        """V(s) of shape [B]; reuses ``embeddings`` when the encoder is shared."""
+        """V(s) of shape [B] (``[B, T]`` for a recurrent module); reuses ``embeddings`` when the encoder
+        is shared, or with separate LSTMs (the critic's features from ``forward_train``)."""
         if self.inference_only:
             raise RuntimeError("An inference_only module has no value function.")
-        if embeddings is None or not self._share:
+        if self._critic_state and embeddings is None and type(self.encoder) is ActorCriticEncoder:
+            embeddings = self._critic(batch)[0]
+        if embeddings is None or not (self._share or self._critic_state):
             batch, _ = self._unmasked_batch(batch)
             critic = self.encoder.__dict__.get("critic_encoder")
             if critic is not None:
