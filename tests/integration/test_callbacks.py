@@ -145,13 +145,39 @@ def test_episode_hooks_see_every_episode_and_their_metrics_reach_env_runners(vec
 
 
 class MultiAgentEpisodes(RLlibCallback):
-    def on_episode_end(self, *, episode, **kwargs):
-        pass
+    def on_episode_start(self, *, episode, **kwargs):
+        assert len(episode) == 0 and set(episode.get_observations(0)) == {0, 1}
+        episode.custom_data["steps"] = 0
+
+    def on_episode_step(self, *, episode, **kwargs):
+        episode.custom_data["steps"] += 1
+        assert set(episode.get_actions(-1)) <= {0, 1}
+
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs):
+        assert episode.is_done and episode.custom_data["steps"] == len(episode) == len(episode.get_rewards())
+        rewards = sum(sum(step.values()) for step in episode.get_rewards())
+        assert rewards == pytest.approx(episode.get_return())
+        metrics_logger.log_value("agent_steps_per_episode", len(episode) * len(episode.agent_ids))
+        metrics_logger.log_value("episodes_seen", 1, reduce="sum")
 
 
-def test_episode_hooks_on_a_multi_agent_runner_are_refused_at_build():
+def test_episode_hooks_on_a_multi_agent_runner_see_every_agent():
     from tripod.envs import MultiAgentCartPole
 
     config = small(callbacks_class=MultiAgentEpisodes).environment(MultiAgentCartPole).multi_agent(policies=["shared"])
-    with pytest.raises(NotImplementedError, match="MultiAgentEnvRunner does not call episode callbacks yet"):
-        config.build_algo()
+    algo = config.build_algo()
+    results = [algo.train()["env_runners"] for _ in range(3)]
+    evaluation = algo.evaluate(2)["env_runners"]
+    algo.stop()
+    finished = [r for r in results if r["num_episodes"]]
+    assert finished and all(r["episodes_seen"] == r["num_episodes"] for r in finished)
+    assert evaluation["episodes_seen"] == 2
+
+
+def test_episode_hooks_run_in_evaluation_and_their_metrics_reach_the_evaluation_results():
+    algo = small(callbacks_class=EpisodeMetrics).env_runners(num_envs_per_env_runner=2).build_algo()
+    evaluation = algo.evaluate(4)["env_runners"]
+    algo.stop()
+    assert evaluation["num_episodes"] == 4
+    assert evaluation["episode_length"] == pytest.approx(evaluation["episode_len_mean"])
+    assert evaluation["returns_sum"] == pytest.approx(evaluation["episode_return_mean"] * 4)

@@ -319,8 +319,11 @@ class Algorithm:
 
     def _evaluation_results(self, out: dict[str, Any]) -> dict[str, Any]:
         returns, lens = np.asarray(out["episode_returns"]), np.asarray(out["episode_lens"])
+        custom = MetricsLogger()  # what the evaluation runners' callbacks logged, reduced over this evaluation
+        custom.merge_values(out.get(CUSTOM_METRICS, {}))
         return {
             "env_runners": {
+                **custom.reduce(),
                 **evaluation_results(out),
                 "episode_return_mean": float(returns.mean()),
                 "episode_return_min": float(returns.min()),

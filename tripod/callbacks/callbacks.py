@@ -13,10 +13,9 @@ algorithm's hooks (``on_algorithm_init``, ``on_train_result``, ``on_evaluate_sta
 ``on_evaluate_end``, ``on_checkpoint_loaded``) run in the training process; the env-runner
 hooks (``on_environment_created``, ``on_episode_*``, ``on_sample_end``) inside each env
 runner, on the Ray actors too with remote runners (the class is built there from the
-config). Episode hooks run while single-agent runners sample for training (not during
-evaluation episodes); a multi-agent config whose callbacks override one is refused at
-build. A hook that is not overridden is never called: the sampling loop pays one
-``is None`` test per step when no episode hook is overridden.
+config). Episode hooks run while single- and multi-agent runners sample, for training
+and for evaluation. A hook that is not overridden is never called: the sampling loop pays
+one ``is None`` test per step when no episode hook is overridden.
 
 Custom metrics: ``metrics_logger.log_value(key, value, reduce="mean")`` in an env-runner
 hook ends up in ``result["env_runners"][key]`` (the values of all runners reduced
@@ -38,7 +37,7 @@ __all__ = [
     "overridden_hooks",
 ]
 
-#: The episode hooks (called by single-agent env runners while they sample for training).
+#: The episode hooks (called by env runners while they sample, for training and evaluation).
 EPISODE_HOOKS = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
 
 

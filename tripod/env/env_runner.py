@@ -134,8 +134,6 @@ class EnvRunner(abc.ABC):
         return batches
 
     # ------------------------------------------------------------------ callbacks
-    #: Whether this runner calls the callbacks' episode hooks (``on_episode_*``).
-    supports_episode_hooks = False
     callbacks: Any = None
     _hooks: frozenset[str] = frozenset()
     _episode_hooks: EpisodeHooks | None = None
@@ -146,23 +144,19 @@ class EnvRunner(abc.ABC):
         ``on_environment_created`` at once. Their ``metrics_logger`` is :attr:`metrics`, whose
         values :meth:`get_metrics` hands on under ``"custom_metrics"``.
 
-        Raises:
-            NotImplementedError: The callbacks override an episode hook this runner does not call.
         """
         hooks = callback_hooks(callbacks)
-        episode_hooks = hooks & set(EPISODE_HOOKS)
-        if episode_hooks and not self.supports_episode_hooks:
-            raise NotImplementedError(
-                f"{type(self).__name__} does not call episode callbacks yet; the callbacks override "
-                f"{', '.join(sorted(episode_hooks))}. Log from on_train_result instead (results hold the "
-                "per-agent and per-module episode returns), or drop these hooks."
-            )
+        episode_hooks = frozenset(hooks & set(EPISODE_HOOKS))
         self.callbacks, self._hooks, self.metrics = callbacks, hooks, MetricsLogger()
-        self._episode_hooks = EpisodeHooks(callbacks, episode_hooks, self) if episode_hooks else None
+        self._episode_hooks = self._make_episode_hooks(callbacks, episode_hooks) if episode_hooks else None
         if "on_environment_created" in hooks:
             callbacks.on_environment_created(
                 env_runner=self, metrics_logger=self.metrics, env=self.env, env_context=self.env_config
             )
+
+    def _make_episode_hooks(self, callbacks: Any, hooks: frozenset[str]) -> Any:
+        """The object the sampling loop hands its steps to, calling ``hooks`` of ``callbacks``."""
+        return EpisodeHooks(callbacks, hooks, self)
 
     def _custom_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """``metrics`` with the callbacks' custom metrics of the period under ``"custom_metrics"``."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from tripod.data.batch import tree_map
 
-__all__ = ["EpisodeHooks", "EpisodeView"]
+__all__ = ["EpisodeHooks", "EpisodeView", "MultiAgentEpisodeHooks"]
 
 
 def _pick(values: list[Any], indices: Any) -> Any:
@@ -170,3 +170,43 @@ class EpisodeHooks:
                 if same_step:
                     self.start(n, row, info)
         self._was_done = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
+
+
+class MultiAgentEpisodeHooks:
+    """Calls a callbacks object's episode hooks for a multi-agent runner's env copies.
+
+    The episodes are the runner's own :class:`~tripod.env.multi_agent_episode.MultiAgentEpisode`
+    records, which then also log each step's ``{agent_id: ...}`` dicts (observations,
+    actions, rewards, infos) for the callbacks to read.
+    """
+
+    def __init__(self, callbacks: Any, hooks: frozenset[str], runner: Any) -> None:
+        self.callbacks, self.hooks, self.runner = callbacks, hooks, runner
+
+    def _call(self, hook: str, episode: Any) -> None:
+        if hook in self.hooks:
+            runner = self.runner
+            getattr(self.callbacks, hook)(
+                episode=episode, env_runner=runner, metrics_logger=runner.metrics, env=runner.envs[episode.env_index],
+                env_index=episode.env_index, rl_module=runner.module,
+            )  # fmt: skip
+
+    def start(self, episode: Any, obs: dict, infos: Any) -> None:
+        """An env copy was reset: its new ``episode`` begins with ``obs``."""
+        self._call("on_episode_created", episode)
+        episode.log_step(obs, infos)
+        self._call("on_episode_start", episode)
+
+    def log(self, episode: Any, obs: dict, actions: dict, rewards: dict, infos: Any) -> None:
+        """Record one env step of ``episode`` (before the runner books it)."""
+        episode.log_step(obs, infos, actions, rewards)
+
+    def stepped(self, episode: Any) -> None:
+        """The step is booked and the episode goes on."""
+        self._call("on_episode_step", episode)
+
+    def ended(self, episode: Any, terminated: bool) -> None:
+        """The step is booked and ended the episode (``"__all__"``)."""
+        episode.is_terminated, episode.is_truncated = terminated, not terminated
+        self._call("on_episode_step", episode)
+        self._call("on_episode_end", episode)

@@ -24,6 +24,7 @@ from tripod.data.batch import tree_map
 from tripod.env.action_sampler import ActionSampler
 from tripod.env.env_creation import env_name, make_env_creator
 from tripod.env.env_runner import EnvRunner
+from tripod.env.episode_hooks import MultiAgentEpisodeHooks
 from tripod.env.module_outputs import squeeze_time_outputs
 from tripod.env.multi_agent_actions import ModuleSampler
 from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
@@ -207,6 +208,9 @@ class MultiAgentEnvRunner(EnvRunner):
         self.action_sampler.set_state(state.get("gumbel", {}))
 
     # ------------------------------------------------------------------ episodes
+    def _make_episode_hooks(self, callbacks: Any, hooks: frozenset[str]) -> MultiAgentEpisodeHooks:
+        return MultiAgentEpisodeHooks(callbacks, hooks, self)
+
     def _reset_all(self) -> None:
         for rows in self._rows:
             rows.clear()
@@ -223,14 +227,16 @@ class MultiAgentEnvRunner(EnvRunner):
 
     def _reset_env(self, e: int, seed: int | None = None) -> None:
         try:
-            obs, _ = self.envs[e].reset(seed=seed)
+            obs, infos = self.envs[e].reset(seed=seed)
         except Exception as exc:
             raise EnvError(
                 f"Env '{self.env_name}' raised {type(exc).__name__} in reset() (copy {e}): {exc}"
             ) from exc
-        self._episodes[e] = MultiAgentEpisode(e, self.worker_index)
+        episode = self._episodes[e] = MultiAgentEpisode(e, self.worker_index)
         self._slots[e] = {}
         self._on_step(e, obs, {}, {}, {})
+        if self._episode_hooks is not None:
+            self._episode_hooks.start(episode, obs, infos)
 
     def _new_slot(self, e: int, agent_id: AgentID, obs: Any) -> _Slot:
         episode = self._episodes[e]
@@ -298,6 +304,8 @@ class MultiAgentEnvRunner(EnvRunner):
     def _end_episode(self, e: int, terminated: bool) -> None:
         for slot in self._slots[e].values():  # agents that acted but got no last observation
             self._agent_done(slot, 0.0, terminated)
+        if self._episode_hooks is not None:
+            self._episode_hooks.ended(self._episodes[e], terminated)
         self._record_episode(e, self._episodes[e])
         self._reset_env(e)
 
@@ -336,7 +344,7 @@ class MultiAgentEnvRunner(EnvRunner):
                 raise ValueError("sample(): pass num_timesteps or num_episodes, not both.")
             check_positive_int("num_episodes", num_episodes)
             with self.global_rng:
-                return self._sample_episodes(num_episodes, explore, random_actions)
+                return self._custom_metrics(self._sample_episodes(num_episodes, explore, random_actions))
         num_steps = self.rollout_fragment_length
         if num_timesteps is not None:
             check_positive_int("num_timesteps", num_timesteps)
@@ -412,14 +420,19 @@ class MultiAgentEnvRunner(EnvRunner):
                 slot.agent_id: actions[slot.mi][slot.row - starts[slot.mi]] for slot in self._pending[e]
             }
             try:
-                obs, rewards, terminateds, truncateds, _ = env.step(action_dict)
+                obs, rewards, terminateds, truncateds, infos = env.step(action_dict)
             except Exception as exc:
                 raise EnvError(
                     f"Env '{self.env_name}' raised {type(exc).__name__} in step() (copy {e}, agents "
                     f"{list(action_dict)}): {exc}"
                 ) from exc
-            self._episodes[e].env_steps += 1
-            self._on_step(e, obs, rewards, terminateds, truncateds)
+            episode, hooks = self._episodes[e], self._episode_hooks
+            episode.env_steps += 1
+            if hooks is not None:
+                hooks.log(episode, obs, action_dict, rewards, infos)
+            self._on_step(e, obs, rewards, terminateds, truncateds)  # at an episode's end: the hooks, a reset
+            if hooks is not None and self._episodes[e] is episode:
+                hooks.stepped(episode)
 
     def _step_outputs(self, mi: int, output: Any) -> dict[str, Any]:
         """A stateful module's output of one step: ``state_out`` kept per stream, the time axis dropped."""
@@ -480,7 +493,7 @@ class MultiAgentEnvRunner(EnvRunner):
             num_env_restarts=0,
         )
         self._new_metrics()
-        return metrics
+        return self._custom_metrics(metrics)
 
     # ------------------------------------------------------------------ state
     def get_spaces(self) -> tuple[dict[str, gym.Space], dict[str, gym.Space]]:

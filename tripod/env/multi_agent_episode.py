@@ -35,7 +35,10 @@ class MultiAgentEpisode:
         env_steps: ``step()`` calls so far.
     """
 
-    __slots__ = ("id_", "env_index", "agent_returns", "agent_to_module", "env_steps")
+    __slots__ = (
+        "id_", "env_index", "agent_returns", "agent_to_module", "env_steps", "custom_data", "is_terminated",
+        "is_truncated", "_log",
+    )  # fmt: skip
 
     def __init__(self, env_index: int = 0, worker_index: int = 0) -> None:
         self.id_ = f"{worker_index}-{env_index}-{next(_IDS)}"
@@ -43,6 +46,60 @@ class MultiAgentEpisode:
         self.agent_returns: dict[AgentID, float] = {}
         self.agent_to_module: dict[AgentID, str] = {}
         self.env_steps = 0
+        #: Your own per-episode data (callbacks).
+        self.custom_data: dict[str, Any] = {}
+        self.is_terminated = self.is_truncated = False
+        #: ``{"obs": [...], "actions": [...], "rewards": [...], "infos": [...]}`` of ``{agent_id: ...}``
+        #: per env step (the reset's observation first); kept only for episode callbacks.
+        self._log: dict[str, list[dict]] | None = None
+
+    # ------------------------------------------------------------ callbacks' view (RLlib's reading API)
+    def __len__(self) -> int:
+        return self.env_steps
+
+    @property
+    def is_done(self) -> bool:
+        """Whether the episode terminated or was truncated (``"__all__"``)."""
+        return self.is_terminated or self.is_truncated
+
+    def _entries(self, name: str, indices: Any) -> Any:
+        if self._log is None:
+            raise RuntimeError(
+                "MultiAgentEpisode keeps observations, actions, rewards and infos only for episode callbacks."
+            )
+        values = self._log[name]
+        if indices is None:
+            return list(values)
+        if isinstance(indices, list | tuple):
+            return [values[i] for i in indices]
+        return values[indices]
+
+    def get_observations(self, indices: Any = None) -> Any:
+        """``{agent_id: observation}`` per env step, the reset's first (``indices``: an int such as
+        ``-1``, a slice, a list, or None for all)."""
+        return self._entries("obs", indices)
+
+    def get_actions(self, indices: Any = None) -> Any:
+        """``{agent_id: action}`` per env step."""
+        return self._entries("actions", indices)
+
+    def get_rewards(self, indices: Any = None) -> Any:
+        """``{agent_id: reward}`` per env step."""
+        return self._entries("rewards", indices)
+
+    def get_infos(self, indices: Any = None) -> Any:
+        """``{agent_id: info}`` per env step, aligned with :meth:`get_observations`."""
+        return self._entries("infos", indices)
+
+    def log_step(self, obs: dict, infos: Any, actions: dict | None = None, rewards: dict | None = None) -> None:
+        """Record one env step (or, without actions, the reset) for the callbacks."""
+        if self._log is None:
+            self._log = {"obs": [], "actions": [], "rewards": [], "infos": []}
+        self._log["obs"].append(obs)
+        self._log["infos"].append(dict(infos) if isinstance(infos, dict) else {})
+        if actions is not None:
+            self._log["actions"].append(actions)
+            self._log["rewards"].append(dict(rewards or {}))
 
     def module_for(self, agent_id: AgentID, mapping_fn: Callable[..., Any], **kwargs: Any) -> Any:
         """The module id of ``agent_id`` in this episode (asks ``mapping_fn`` the first time)."""

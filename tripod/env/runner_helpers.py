@@ -331,8 +331,9 @@ def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_a
     """
     N, step = runner.num_envs, runner._vector_steps
     runner._vector_steps += 1
+    hooks = runner._episode_hooks
     try:
-        obs, reward, terminated, truncated, _ = runner.env.step(env_actions)
+        obs, reward, terminated, truncated, infos = runner.env.step(env_actions)
         runner.check_obs(obs, "step")
     except EnvAPIError:
         raise  # the env breaks gymnasium's API: a restart would not help
@@ -342,6 +343,12 @@ def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_a
         tally.cut(slice(None))
         tally.prev_done[:] = False
         bufs.reset_state(1, np.ones(N, dtype=bool))
+        if hooks is not None:
+            hooks.reset_all(obs)
+    else:
+        if hooks is not None:
+            hooks.step(obs, env_actions, reward, terminated, truncated, infos, same_step=runner._same_step,
+                       final_obs=final_observations(infos) if runner._same_step else {})  # fmt: skip
     check_finite_step(runner.env_name, obs, reward, step)
     rebuilt = getattr(runner.env, "restarted", None)
     mask = None
@@ -349,6 +356,13 @@ def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_a
         mask = np.isin(np.arange(N), rebuilt)
         bufs.reset_state(1, mask)
     return obs, reward, terminated | truncated, mask
+
+
+def final_observations(infos: Any) -> dict[int, Any]:
+    """``{sub-env index: final observation}`` from a same-step vector env's infos."""
+    if not infos or "final_obs" not in infos:
+        return {}
+    return {int(n): tree_map(np.array, infos["final_obs"][n]) for n in np.flatnonzero(infos["_final_obs"])}
 
 
 def sample_episodes(runner: Any, num_episodes: int, *, explore: bool, random_actions: bool) -> dict[str, Any]:

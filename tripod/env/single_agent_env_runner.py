@@ -112,8 +112,6 @@ class SingleAgentEnvRunner(EnvRunner):
     usually fastest; the runner does not change torch's thread count.
     """
 
-    supports_episode_hooks = True
-
     def __init__(
         self,
         env: Any = None,
@@ -362,7 +360,8 @@ class SingleAgentEnvRunner(EnvRunner):
                 raise ValueError("sample(): pass num_timesteps or num_episodes, not both.")
             check_positive_int("num_episodes", num_episodes)
             with self.global_rng:
-                return sample_episodes(self, num_episodes, explore=explore, random_actions=random_actions)
+                episodes = sample_episodes(self, num_episodes, explore=explore, random_actions=random_actions)
+            return self._custom_metrics(episodes)
         if num_timesteps is None:
             num_timesteps = self.rollout_fragment_length * self.num_envs
         check_positive_int("num_timesteps", num_timesteps)
