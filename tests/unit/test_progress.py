@@ -67,3 +67,14 @@ def test_no_budget_shows_no_bar():
     display = _display()
     assert display.stats(_result(1, 100, 5.0))["fraction"] is None
     assert "left" not in display.line(_result(1, 100, 5.0))
+
+
+def test_custom_metrics_and_remote_runners_show_on_the_progress_line():
+    display = _display(stop_steps=10_000)
+    result = _result(3, 3_000, 50.0)
+    result["env_runners"].update(num_healthy_env_runners=1, num_env_runner_restarts_lifetime=1, max_angle=0.123456)
+    result["long_episodes"] = 0.25  # logged by an algorithm callback
+    line = display.line(result)
+    assert "runners 1 (1 restarted)" in line and "max_angle 0.1235" in line and "long_episodes 0.25" in line
+    assert "num_episodes" not in line  # tripod's own keys are not repeated
+    assert "max_angle 0.1235" in _text(display._render(result))

@@ -28,6 +28,29 @@ def _runners_text(runners: dict[str, Any]) -> str:
     return f"runners {runners['num_healthy_env_runners']}" + (f" ({restarted} restarted)" if restarted else "")
 
 
+#: Result keys tripod itself reports (top level and under ``env_runners``); other numbers there
+#: are custom metrics of callbacks, shown on the progress line.
+STANDARD_KEYS = frozenset({
+    "training_iteration", "num_env_steps_sampled_lifetime", "num_env_steps_trained_lifetime",
+    "num_episodes_lifetime", "time_this_iter_s", "time_total_s", "episode_return_mean", "episode_return_min",
+    "episode_return_max", "episode_len_mean", "num_episodes", "num_env_steps_sampled", "num_env_restarts",
+    "num_env_restarts_lifetime", "num_healthy_env_runners", "num_env_runner_restarts",
+    "num_env_runner_restarts_lifetime", "weights_seq_no", "weights_staleness", "num_agent_steps_sampled",
+})  # fmt: skip
+#: How many custom metrics the progress line shows at most.
+MAX_CUSTOM = 3
+
+
+def _custom_text(result: dict[str, Any]) -> str:
+    """``key value`` for the first few custom metrics (numbers the callbacks logged)."""
+    found = []
+    for scope in (result.get("env_runners", {}), result):
+        for key, value in scope.items():
+            if key not in STANDARD_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+                found.append(f"{key} {value:.4g}")
+    return "   ".join(found[:MAX_CUSTOM])
+
+
 def _fmt_number(x: Any, spec: str) -> str:
     return format(x, spec) if isinstance(x, int | float) and math.isfinite(x) else "-"
 
@@ -140,6 +163,7 @@ class ProgressDisplay:
             "fraction": None if fraction is None or self.stop_return is not None else min(fraction, 1.0),
             "rule": rule,
             "runners": _runners_text(runners),
+            "custom": _custom_text(result),
         }
 
     def _return_text(self, value: Any, spec: str) -> str:
@@ -163,6 +187,8 @@ class ProgressDisplay:
         ]
         if s["runners"]:
             parts.append(s["runners"])
+        if s["custom"]:
+            parts.append(s["custom"])
         if s["time_left"] is not None:
             parts.append(self._left_text(s))
         return " | ".join(parts)
@@ -198,6 +224,8 @@ class ProgressDisplay:
         )
         if s["runners"]:
             line.append(f"   {s['runners']}")
+        if s["custom"]:
+            line.append(f"   {s['custom']}")
         if stopped_by is not None:
             why = f"stopped by {stopped_by}"
             if stopped_by == "return" and self.stop_return is not None:
