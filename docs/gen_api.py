@@ -334,6 +334,7 @@ SECTIONS: tuple[Section, ...] = (
                 "tripod.run.train_run",
                 "train_run",
                 "StopCriteria",
+                "BestCheckpoint",
                 "format_summary",
                 "GracefulInterrupt",
                 "CheckpointSaveError",

@@ -144,7 +144,10 @@ def _cli_overrides(args: argparse.Namespace, base: dict[str, Any], *, resumed: b
     from tripod.cli.train_options import expand_schedules
 
     values: dict[str, Any] = _config_file_values(args.config, base) if args.config else {}
-    flags = {"num_envs": "num_envs_per_env_runner", "num_env_runners": "num_env_runners", "num_learners": "num_learners"}
+    flags = {
+        "num_envs": "num_envs_per_env_runner", "num_env_runners": "num_env_runners",
+        "num_learners": "num_learners", "eval_every": "evaluation_interval",
+    }  # fmt: skip
     for flag, setting in flags.items():
         if getattr(args, flag, None) is not None:
             values[setting] = getattr(args, flag)
@@ -186,7 +189,7 @@ def _step_budget(args: argparse.Namespace, env: Any) -> int | None:
     """The run's env-step budget (for ``{"linear": [start, end]}`` schedules), if it has one."""
     if args.stop_steps is not None:
         return args.stop_steps
-    if any(v is not None for v in (args.stop_return, args.stop_iters, args.stop_time)):
+    if any(v is not None for v in (args.stop_return, args.stop_eval_return, args.stop_iters, args.stop_time)):
         return None
     from tripod.algorithms.presets import default_stop
 
@@ -267,15 +270,21 @@ def _start_run(args: argparse.Namespace) -> tuple[Any, Path, str]:
 
 
 def _fill_default_stop(args: argparse.Namespace, env: Any) -> None:
-    """Without any ``--stop-*`` flag: the env's default stop (solved return or a step budget)."""
-    if any(v is not None for v in (args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)):
+    """Without any ``--stop-*`` flag: the env's default stop (solved by greedy evaluation, or a step budget)."""
+    flags = (args.stop_return, args.stop_eval_return, args.stop_steps, args.stop_iters, args.stop_time)
+    if any(v is not None for v in flags):
         return
     from tripod.algorithms.presets import default_stop
 
     defaults = default_stop(env)
-    args.stop_return = defaults.get("stop_return")
+    args.stop_eval_return = defaults.get("stop_return")
     args.stop_steps = int(defaults["stop_steps"])
-    solved = f"a mean return of {args.stop_return:g} or " if args.stop_return is not None else ""
+    solved = (
+        f"a greedy evaluation return of {args.stop_eval_return:g} (evaluated once the training return "
+        "reaches it) or "
+        if args.stop_eval_return is not None
+        else ""
+    )
     print(f"No stop criterion given: stopping at {solved}{args.stop_steps:,} env steps (set --stop-*).")
 
 
@@ -301,7 +310,7 @@ def _progress_display(args: argparse.Namespace, algo: Any) -> Any:
         stop_steps=args.stop_steps,
         stop_iters=args.stop_iters,
         stop_time=args.stop_time,
-        stop_return=args.stop_return,
+        stop_return=args.stop_return if args.stop_return is not None else args.stop_eval_return,
         start_steps=algo.num_env_steps_sampled_lifetime,
         start_iter=algo.iteration,
         start_time_s=algo.time_total_s,
@@ -327,7 +336,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run.truncate_metrics(algo.iteration)  # rows logged after the checkpoint are trained again
     env_id = algo.config.env if isinstance(algo.config.env, str) else repr(algo.config.env)
     _fill_default_stop(args, algo.config.env)
-    stop = StopCriteria(args.stop_return, args.stop_steps, args.stop_iters, args.stop_time)
+    stop = StopCriteria(args.stop_return, args.stop_steps, args.stop_iters, args.stop_time, args.stop_eval_return)
     print(f"Training {algo_name} on {env_id} (seed {algo.config.seed}) -> {run.path}")
     try:
         summary = train_run(
@@ -395,6 +404,23 @@ def _module_class(ref: str) -> type:
     return cls
 
 
+def _say_if_best(path: str) -> None:
+    """Say so when a run's ``checkpoints/best`` (the best greedy evaluation) is what ``path`` means."""
+    from tripod.run.checkpoint_choice import resolve_checkpoint_arg
+    from tripod.run.run_dir import BEST_NAME, CheckpointManager
+
+    try:
+        chosen = resolve_checkpoint_arg(path)
+    except _user_errors():
+        return  # loading reports it
+    if chosen.name == BEST_NAME:
+        record = CheckpointManager(chosen.parent).best_record()
+        detail = (
+            f" (greedy return {record['eval_return_mean']:.2f} at iteration {record['iteration']})" if record else ""
+        )
+        print(f"Using the run's best checkpoint {chosen}{detail}.")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``tripod evaluate``: greedy episodes from a checkpoint (optionally rendered or recorded)."""
     import numpy as np
@@ -407,6 +433,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             import moviepy  # noqa: F401  (gymnasium's RecordVideo writes with moviepy)
         except ImportError as err:
             raise CliError("--video needs moviepy to write videos: pip install 'tripod-rl[video]'") from err
+    _say_if_best(args.checkpoint)
     try:
         algo = _load_algo(args.checkpoint, None if args.seed is None else {"seed": args.seed}, args)
         if render is None:

@@ -150,7 +150,8 @@ def _add_train_parser(sub: Any) -> None:
 
 
 def _add_stop_flags(train: argparse.ArgumentParser) -> None:
-    """``--stop-return``, ``--stop-steps``, ``--stop-iters``, ``--stop-time``: whichever is met first."""
+    """``--stop-return``, ``--stop-eval-return``, ``--stop-steps``, ``--stop-iters``, ``--stop-time``
+    (whichever is met first) and ``--eval-every``."""
     train.add_argument(
         "--stop-return",
         metavar="R",
@@ -158,7 +159,21 @@ def _add_stop_flags(train: argparse.ArgumentParser) -> None:
         help="stop when the mean training return reaches this",
     )
     train.add_argument(
+        "--stop-eval-return",
+        metavar="R",
+        type=_finite_float(),
+        help="stop when a greedy evaluation reaches this mean return (evaluated once the training "
+        "return reaches it, and every --eval-every iterations)",
+    )
+    train.add_argument(
         "--stop-steps", metavar="N", type=_int_at_least(1), help="stop after this many env steps"
+    )
+    train.add_argument(
+        "--eval-every",
+        metavar="N",
+        type=_int_at_least(1),
+        help="evaluate greedily every N iterations (sets evaluation_interval); the best evaluation's "
+        "checkpoint is kept as checkpoints/best",
     )
     train.add_argument(
         "--stop-iters", metavar="N", type=_int_at_least(1), help="stop after this many iterations"

@@ -1,9 +1,9 @@
 """Which checkpoint a command means: a checkpoint, a run, ``RUN/checkpoints``, or ``best``.
 
-    resolve_checkpoint_arg("runs/x")                   # the run's newest checkpoint
+    resolve_checkpoint_arg("runs/x")                   # checkpoints/best if the run has one, else the newest
     resolve_checkpoint_arg("runs/x/checkpoints")       # the same
     resolve_checkpoint_arg("runs/x/checkpoints/iter_000040")
-    resolve_checkpoint_arg("runs/x/best")              # the kept checkpoint with the best return
+    resolve_checkpoint_arg("runs/x/best")              # the best checkpoint (see best_checkpoint)
     resolve_checkpoint_arg("runs/x/checkpoints/best")  # the same
 """
 
@@ -14,7 +14,7 @@ import math
 import os
 from pathlib import Path
 
-from tripod.io.checkpoint import CheckpointError
+from tripod.io.checkpoint import METADATA_FILE, CheckpointError
 from tripod.run.run_dir import CHECKPOINT_PATTERN, CheckpointManager, resolve_checkpoint
 
 __all__ = ["BEST", "best_checkpoint", "resolve_checkpoint_arg"]
@@ -35,17 +35,27 @@ def resolve_checkpoint_arg(path: str | os.PathLike) -> Path:
     if path.name == BEST and not path.exists():
         run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         return best_checkpoint(run)
+    if not (path / METADATA_FILE).is_file():  # a run (or its checkpoints directory): its best, if kept
+        for checkpoints in (path / "checkpoints", path):
+            best = CheckpointManager(checkpoints).best()
+            if best is not None:
+                return best
     return resolve_checkpoint(path)
 
 
 def best_checkpoint(run_dir: str | os.PathLike) -> Path:
-    """Of the checkpoints a run kept, the one saved at the iteration with the highest mean
-    training return (``env_runners/episode_return_mean`` in ``metrics.jsonl``); the newest on a tie.
+    """The run's best checkpoint: ``checkpoints/best``, kept by training with periodic greedy
+    evaluation (the best greedy return so far); without it, of the checkpoints the run kept,
+    the one saved at the iteration with the highest mean training return
+    (``env_runners/episode_return_mean`` in ``metrics.jsonl``), the newest on a tie.
 
     Raises:
         CheckpointError: If the run has no checkpoint, or no return was logged for any of them.
     """
     run_dir = Path(run_dir)
+    kept_best = CheckpointManager(run_dir / "checkpoints").best()
+    if kept_best is not None:
+        return kept_best
     checkpoints = CheckpointManager(run_dir / "checkpoints").list()
     if not checkpoints:
         raise CheckpointError(f"{run_dir / BEST}: {run_dir} holds no checkpoints/iter_* to choose from.")

@@ -36,6 +36,7 @@ STANDARD_KEYS = frozenset({
     "episode_return_max", "episode_len_mean", "num_episodes", "num_env_steps_sampled", "num_env_restarts",
     "num_env_restarts_lifetime", "num_healthy_env_runners", "num_env_runner_restarts",
     "num_env_runner_restarts_lifetime", "weights_seq_no", "weights_staleness", "num_agent_steps_sampled",
+    "timestamp",
 })  # fmt: skip
 #: How many custom metrics the progress line shows at most.
 MAX_CUSTOM = 3
@@ -228,6 +229,9 @@ class ProgressDisplay:
             line.append(f"   {s['custom']}")
         if stopped_by is not None:
             why = f"stopped by {stopped_by}"
+            if stopped_by == "eval_return":
+                greedy = ((result.get("evaluation") or {}).get("env_runners") or {}).get("episode_return_mean")
+                why += f": greedy evaluation {_fmt_number(greedy, '.2f')}"
             if stopped_by == "return" and self.stop_return is not None:
                 why += f": {_fmt_number(s['return'], '.2f')} >= target {self.stop_return:g}"
             return Group(Text(why, style="bold"), line)

@@ -49,6 +49,9 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 CHECKPOINT_PATTERN = re.compile(r"^iter_(\d+)$")
+#: The checkpoint with the best greedy evaluation return, and its record, in ``checkpoints/``.
+BEST_NAME = "best"
+BEST_RECORD = "best.json"
 _LEFTOVER_PATTERN = re.compile(r"^\.(iter_\d+)\.(?:tmp|old)-")
 _DISCARDED_PATTERN = re.compile(r"^\.iter_\d+\.del-[0-9a-f]+$")
 LOCK_FILE = ".lock"
@@ -123,6 +126,40 @@ class CheckpointManager:
                 if old != path and checkpoint_kind(old) == "algorithm":
                     _discard(old)
         self.recover()
+        return path
+
+    # ------------------------------------------------------------------ the best checkpoint
+    def best(self) -> Path | None:
+        """``checkpoints/best`` (the checkpoint with the best greedy evaluation), or None."""
+        path = self.directory / BEST_NAME
+        return path if (path / METADATA_FILE).is_file() else None
+
+    def best_record(self) -> dict[str, Any]:
+        """``{"iteration": N, "eval_return_mean": R}`` of :meth:`best` (``{}`` without one, or when
+        ``best.json`` does not describe the checkpoint that is there: a save cut short)."""
+        best = self.best()
+        try:
+            record = json.loads((self.directory / BEST_RECORD).read_text(encoding="utf-8"))
+            saved = json.loads((best / METADATA_FILE).read_text(encoding="utf-8"))["state"]["iteration"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        if best is None or not isinstance(record, dict) or record.get("iteration") != saved:
+            return {}
+        return record
+
+    def save_best(self, algo: Any, iteration: int, eval_return: float) -> Path:
+        """Write ``algo`` as ``checkpoints/best`` (replacing the previous best) and record its greedy
+        return in ``checkpoints/best.json``.
+
+        Raises:
+            CheckpointSaveError: If it cannot be written (the previous best stays).
+        """
+        path = self.directory / BEST_NAME
+        self.directory.mkdir(parents=True, exist_ok=True)
+        recover_leftovers(path)  # a best save cut short before
+        algo.save_to_path(path)
+        record = {"iteration": int(iteration), "eval_return_mean": float(eval_return)}
+        _replace_text(self.directory / BEST_RECORD, json.dumps(record) + "\n")
         return path
 
     def recover(self) -> list[Path]:

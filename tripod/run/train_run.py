@@ -36,7 +36,14 @@ from tripod.run.loggers import Logger, MultiLogger
 from tripod.run.progress import ProgressDisplay
 from tripod.run.run_dir import RunDir
 
-__all__ = ["CheckpointSaveError", "GracefulInterrupt", "StopCriteria", "format_summary", "train_run"]
+__all__ = [
+    "BestCheckpoint",
+    "CheckpointSaveError",
+    "GracefulInterrupt",
+    "StopCriteria",
+    "format_summary",
+    "train_run",
+]
 
 
 @dataclasses.dataclass
@@ -51,22 +58,30 @@ class StopCriteria:
         env_steps: Env steps sampled.
         iterations: Training iterations.
         time_s: Seconds spent in ``Algorithm.train()``.
+        eval_return: Mean greedy evaluation return to reach. An iteration evaluates when the
+            config's ``evaluation_interval`` says so, and also once its training return reached
+            ``eval_return`` (so a run is judged by its greedy policy without paying for an
+            evaluation every iteration).
     """
 
     episode_return: float | None = None
     env_steps: int | None = None
     iterations: int | None = None
     time_s: float | None = None
+    eval_return: float | None = None
 
     def is_empty(self) -> bool:
         """True when no criterion is set."""
         return all(v is None for v in dataclasses.astuple(self))
 
     def reason(self, algo: Any, result: dict[str, Any] | None) -> str | None:
-        """``"return"``, ``"steps"``, ``"iters"`` or ``"time"`` once met, else None."""
+        """``"return"``, ``"eval_return"``, ``"steps"``, ``"iters"`` or ``"time"`` once met, else None."""
         ret = float("nan") if result is None else result["env_runners"].get("episode_return_mean")
         if self.episode_return is not None and math.isfinite(ret) and ret >= self.episode_return:
             return "return"
+        greedy = _eval_return(result)
+        if self.eval_return is not None and greedy is not None and greedy >= self.eval_return:
+            return "eval_return"
         if self.env_steps is not None and algo.num_env_steps_sampled_lifetime >= self.env_steps:
             return "steps"
         if self.iterations is not None and algo.iteration >= self.iterations:
@@ -74,6 +89,44 @@ class StopCriteria:
         if self.time_s is not None and algo.time_total_s >= self.time_s:
             return "time"
         return None
+
+
+def _eval_return(result: dict[str, Any] | None) -> float | None:
+    """The greedy evaluation return of ``result`` (None without a finite one)."""
+    value = ((result or {}).get("evaluation") or {}).get("env_runners", {}).get("episode_return_mean")
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+class BestCheckpoint:
+    """Keeps ``checkpoints/best``: the checkpoint of the iteration with the best greedy evaluation."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.checkpoints = run.checkpoints
+        self.value = self.checkpoints.best_record().get("eval_return_mean", -math.inf)
+
+    def update(self, algo: Any, result: dict[str, Any], interrupt: GracefulInterrupt) -> None:
+        """Save ``algo`` as the best checkpoint when ``result``'s greedy return beats the best so far."""
+        value = _eval_return(result)
+        if value is not None and value > self.value:
+            with interrupt.saving():
+                self.checkpoints.save_best(algo, algo.iteration, value)
+            self.value = value
+
+    def summary(self) -> dict[str, Any]:
+        """``best_checkpoint`` and ``best_eval_return`` for ``result.json`` (``{}`` without a best)."""
+        best = self.checkpoints.best()
+        if best is None or not math.isfinite(self.value):
+            return {}
+        return {"best_checkpoint": str(best), "best_eval_return": self.value}
+
+
+def _evaluate_for_stop(algo: Any, stop: StopCriteria, result: dict[str, Any]) -> None:
+    """With ``stop.eval_return``: evaluate now if the training return reached it and nothing did yet."""
+    if stop.eval_return is None or "evaluation" in result:
+        return
+    ret = result["env_runners"].get("episode_return_mean", float("nan"))
+    if math.isfinite(ret) and ret >= stop.eval_return:
+        result["evaluation"] = algo.evaluate()
 
 
 class GracefulInterrupt:
@@ -186,7 +239,7 @@ def _train_loop(
 ) -> dict[str, Any]:
     """The body of :func:`train_run` while the run directory is locked."""
     t0, last, stopped_by, aborted = time.perf_counter(), None, None, False
-    checkpoint = run.checkpoints.latest()
+    checkpoint, best = run.checkpoints.latest(), BestCheckpoint(run)
     with GracefulInterrupt() as interrupt:
         try:
             with display:
@@ -197,6 +250,8 @@ def _train_loop(
                             display.finish(stopped_by, last)
                         break
                     last = algo.train()
+                    _evaluate_for_stop(algo, stop, last)
+                    best.update(algo, last, interrupt)
                     last["timestamp"] = time.time()
                     logger.log(last)
                     display.update(last)
@@ -217,7 +272,7 @@ def _train_loop(
             raise
         if checkpoint is not None:
             logger.log_checkpoint(checkpoint)
-        summary.update(_progress(algo, last, checkpoint, t0, stopped_by))
+        summary.update(_progress(algo, last, checkpoint, t0, stopped_by), **best.summary())
         if stopped_by != "interrupt" and eval_episodes > 0:
             try:
                 ev = algo.evaluate(eval_episodes)["env_runners"]
@@ -290,5 +345,8 @@ def format_summary(s: dict[str, Any]) -> str:
         )
     if not str(s.get("plot", "")).endswith(".png"):
         lines.append(f"Note: learning_curve.png {s.get('plot')}")
-    lines += [f"Checkpoint: {s['checkpoint']}", f"Results: {s['run_dir']}"]
+    lines.append(f"Checkpoint: {s['checkpoint']}")
+    if s.get("best_checkpoint"):
+        lines.append(f"Best checkpoint: {s['best_checkpoint']} (greedy return {num(s['best_eval_return'])})")
+    lines.append(f"Results: {s['run_dir']}")
     return "\n".join(lines)
