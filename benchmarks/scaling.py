@@ -222,6 +222,13 @@ def tripod_ppo(seed: int, stop_return: float, max_steps: int) -> dict:
     steps = algo.num_env_steps_sampled_lifetime
     algo.stop()
     ray.shutdown()
+    return _race_result(t_config, t_built, t_end, steps, iterations, ret, stop_return)
+
+
+def _race_result(
+    t_config: float, t_built: float, t_end: float, steps: int, iterations: int, ret: float, stop_return: float
+) -> dict:
+    """One PPO race's figures, the same for both libraries."""
     return {
         "to_target_s": t_end - t_config,
         "build_s": t_built - t_config,
@@ -426,14 +433,7 @@ def rllib_ppo(seed: int, stop_return: float, max_steps: int) -> dict:
     t_end = time.perf_counter()
     algo.stop()
     ray.shutdown()
-    return {
-        "to_target_s": t_end - t_config,
-        "build_s": t_built - t_config,
-        "env_steps": steps,
-        "iterations": iterations,
-        "return": ret,
-        "reached": bool(ret >= stop_return),
-    }
+    return _race_result(t_config, t_built, t_end, steps, iterations, ret, stop_return)
 
 
 def rllib_startup(seed: int) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import gymnasium as gym
@@ -21,7 +22,6 @@ from gymnasium.vector import AutoresetMode
 from tripod.core.columns import Columns
 from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
 from tripod.core.rl_module.validation import ModuleOutputError
-from tripod.data.batch import tree_map
 from tripod.env.action_sampler import ActionSampler
 from tripod.env.buffers import SampleBuffers, alloc_for_space, finished_episodes, tree_write
 from tripod.env.env_checks import BoundsCheck, EnvAPIError, check_vector_obs
@@ -38,6 +38,7 @@ from tripod.env.runner_helpers import (
     check_positive_int,
     copy_row,
     episode_metrics,
+    final_observations,
     loss_mask,
     random_row,
     sample_episodes,
@@ -51,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 #: Vector steps per ``sample()`` call when neither the call nor the runner says otherwise.
 DEFAULT_ROLLOUT_FRAGMENT_LENGTH = 200
+
+#: The final observations of a step without any (a next-step vector env's, every step).
+NO_FINALS: Mapping[int, Any] = MappingProxyType({})
 
 _DEFAULTS = {"num_envs": 1, "vectorize_mode": "auto", "restart_failed_sub_environments": False}
 
@@ -463,11 +467,10 @@ class SingleAgentEnvRunner(EnvRunner):
                 truncs[t] = truncated
                 if sub_restarts and self.env.restarted:  # SyncVectorEnv rebuilt these sub-envs
                     cut_rows.append((t, list(self.env.restarted)))
-                if same_step and infos and "final_obs" in infos:
-                    for n in np.flatnonzero(infos["_final_obs"]):
-                        final_obs[(t, int(n))] = tree_map(np.array, infos["final_obs"][n])
+                finals = final_observations(infos) if same_step else NO_FINALS
+                for n, final in finals.items():
+                    final_obs[(t, n)] = final
                 if hooks is not None:
-                    finals = {n: obs for (row, n), obs in final_obs.items() if row == t}
                     hooks.step(obs, env_actions, reward, terminated, truncated, infos, same_step=same_step,
                                final_obs=finals)  # fmt: skip
                 if stateful:

@@ -22,6 +22,7 @@ from typing import Any
 from tripod.export.graph import ExportError
 from tripod.export.writers import SUFFIXES, require_onnx, sha256, write_error, write_export
 from tripod.io.checkpoint import CheckpointError, read_json, recover_leftovers, write_metadata
+from tripod.io.checkpoint_replace import occupied_directory
 
 __all__ = ["EXPORT_KIND", "check_export_target", "export_modules"]
 
@@ -62,20 +63,10 @@ def check_export_target(path: str | os.PathLike, *, overwrite: bool = False) -> 
     tripod whose files are unchanged. Refused even with ``overwrite``: a file, a directory
     holding anything else, the current directory or one of its parents.
     """
-    target = Path(os.path.abspath(path))
-    if not target.exists() and not target.is_symlink():
-        return
-    if target.is_symlink() or not target.is_dir():
-        raise ExportError(
-            f"{target} exists and is not a directory; refusing to replace it. Choose another path."
-        )
-    cwd = Path.cwd()
-    if target == cwd or target in cwd.parents:
-        raise ExportError(
-            f"{target} is the current directory or contains it; refusing to replace it. Export into a new "
-            "sub-directory instead (e.g. ./exported)."
-        )
-    if not any(target.iterdir()):
+    target = occupied_directory(
+        path, instead="Export into a new sub-directory instead (e.g. ./exported).", error=ExportError
+    )
+    if target is None:
         return
     why = _previous_export_is_ours(target)
     if why is not None:

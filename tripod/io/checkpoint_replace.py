@@ -22,6 +22,7 @@ __all__ = [
     "check_replaceable",
     "checkpoint_kind",
     "find_leftovers",
+    "occupied_directory",
     "recover_leftovers",
 ]
 
@@ -69,6 +70,27 @@ def checkpoint_kind(directory: str | os.PathLike) -> str | None:
     return kind
 
 
+def occupied_directory(
+    path: str | os.PathLike, *, instead: str, error: type[Exception] = OverwriteError
+) -> Path | None:
+    """The absolute ``path`` when it is a non-empty directory a writer must look into before
+    replacing it; None when it is missing or empty (free to write).
+
+    Raises:
+        error: ``path`` is a file or a symlink, or it is the current directory or one of its
+            parents (never replaced); ``instead`` ends that message with what to do.
+    """
+    target = Path(os.path.abspath(path))
+    if not target.exists() and not target.is_symlink():
+        return None
+    if target.is_symlink() or not target.is_dir():
+        raise error(f"{target} exists and is not a directory; refusing to replace it. Choose another path.")
+    cwd = Path.cwd()
+    if target == cwd or target in cwd.parents:
+        raise error(f"{target} is the current directory or contains it; refusing to replace it. {instead}")
+    return target if any(target.iterdir()) else None
+
+
 def check_replaceable(
     path: str | os.PathLike, *, kinds: Collection[str] | None = None, overwrite: bool = True
 ) -> None:
@@ -82,20 +104,10 @@ def check_replaceable(
     other files, a checkpoint with foreign files or of another kind, and the
     current working directory or one of its parents.
     """
-    target = Path(os.path.abspath(path))
-    if not target.exists() and not target.is_symlink():
-        return
-    if target.is_symlink() or not target.is_dir():
-        raise OverwriteError(
-            f"{target} exists and is not a directory; refusing to replace it. Choose another path."
-        )
-    cwd = Path.cwd()
-    if target == cwd or target in cwd.parents:
-        raise OverwriteError(
-            f"{target} is the current directory or contains it; refusing to replace it. "
-            "Write the checkpoint into a new sub-directory instead (e.g. ./checkpoint)."
-        )
-    if not any(target.iterdir()):
+    target = occupied_directory(
+        path, instead="Write the checkpoint into a new sub-directory instead (e.g. ./checkpoint)."
+    )
+    if target is None:
         return
     kind = checkpoint_kind(target)
     if kind is None:
