@@ -269,6 +269,15 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Connectors: `tripod.connectors`",
+        "Batched env-to-module and module-to-env pieces at RLlib's paths (see [Connectors](connectors.md)).",
+        (
+            G("tripod.connectors.connector_v2", "ConnectorV2", "ConnectorPipelineV2", "StepInfo"),
+            G("tripod.connectors.env_to_module"),
+            G("tripod.connectors.module_to_env"),
+        ),
+    ),
+    Section(
         "Scaling out on Ray: `tripod.distributed`",
         "Remote env runners and learners behind the local groups' interfaces, and Ray Tune; the "
         "algorithms build them when a config asks for `num_env_runners`, `evaluation_num_env_runners` "

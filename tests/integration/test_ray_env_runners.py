@@ -367,3 +367,38 @@ def test_episode_callbacks_run_on_remote_runners_and_their_metrics_merge():
                 assert runners["hook_episodes"] == runners["num_episodes"]  # both runners' episodes
     finally:
         algo.stop()
+
+
+def _filter_count(runner) -> int:
+    piece = runner.get_connector_state()["env_to_module"]["pieces"][0]
+    return piece["base"]["count"] + piece["delta"]["count"]
+
+
+def test_connector_statistics_merge_across_remote_runners_without_double_counting(tmp_path):
+    from tripod.connectors.env_to_module import MeanStdFilter
+
+    config = (
+        PPOConfig().environment("CartPole-v1")
+        .env_runners(num_env_runners=2, num_envs_per_env_runner=4, num_cpus_per_env_runner=0.5,
+                     env_to_module_connector=[MeanStdFilter()])
+        .training(train_batch_size_per_learner=512, minibatch_size=128, num_epochs=1)
+        .evaluation(evaluation_num_env_runners=1, evaluation_duration=2)
+        .debugging(seed=0)
+    )  # fmt: skip
+    algo = config.build()
+    try:
+        algo.train()
+        # Each runner: 4 reset observations and 256 steps' observations; both hold the union, once.
+        assert algo.env_runner_group.foreach_env_runner(_filter_count) == [520, 520]
+        algo.train()
+        assert algo.env_runner_group.foreach_env_runner(_filter_count) == [1032, 1032]  # no resets in round two: 256 more steps each
+        algo.evaluate()
+        assert algo._eval_group.foreach_env_runner(_filter_count) == [1032]
+        path = algo.save_to_path(str(tmp_path / "ckpt"))
+    finally:
+        algo.stop()
+    restored = Algorithm.from_checkpoint(path, config_overrides={"num_env_runners": 0})
+    try:
+        assert restored.env_runner_group.foreach_env_runner(_filter_count) == [1032]
+    finally:
+        restored.stop()

@@ -183,7 +183,7 @@ def test_stateful_module_threads_and_resets_state():
 
 
 class _FakeAlgo:
-    """Just what the Algorithm's inference methods use: get_module() and config."""
+    """Just what the Algorithm's inference methods use: get_module(), connector_pipeline() and config."""
 
     def __init__(self, module):
         self.module = module
@@ -191,6 +191,9 @@ class _FakeAlgo:
 
     def get_module(self, module_id="default_policy"):
         return self.module
+
+    def connector_pipeline(self):
+        return None  # no env-to-module connectors
 
 
 def test_algorithm_methods_with_a_stateful_module():

@@ -13,6 +13,7 @@ Layers, bottom to top (a package may import its own layer's files and every laye
     tripod.core                        RL modules, networks, distributions
     tripod.models                      RLlib's legacy ``ray.rllib.models`` helpers (SlimConv2d, ...)
     tripod.data | tripod.callbacks     batches, replay buffers, postprocessing | RLlibCallback (hooks only)
+      | tripod.connectors              | batched env-to-module / module-to-env pieces
     tripod.env | tripod.learner        siblings: neither imports the other
     tripod.algorithms | tripod.envs    siblings (tripod.envs: tiny example envs, built on tripod.env)
     tripod.run | tripod.distributed    siblings: neither imports the other
@@ -42,7 +43,7 @@ LAYERS: list[set[str]] = [
     {"tripod.utils"},
     {"tripod.core"},
     {"tripod.models"},  # RLlib's legacy helper path ray.rllib.models (SlimConv2d, ...), built on tripod.core
-    {"tripod.data", "tripod.callbacks"},
+    {"tripod.data", "tripod.callbacks", "tripod.connectors"},
     {"tripod.env", "tripod.learner"},
     {"tripod.algorithms", "tripod.envs"},
     {"tripod.run", "tripod.distributed"},

@@ -202,9 +202,9 @@ def test_fields_tripod_does_not_implement_are_refused_unless_left_at_their_defau
     config = (
         PPOConfig()
         .environment("CartPole-v1")
-        .rl_module(model_config=DefaultModelConfig(lstm_use_prev_action=True))
+        .rl_module(model_config=DefaultModelConfig(fcnet_use_layernorm=True))
     )
-    with pytest.raises(ConfigError, match="lstm_use_prev_action"):
+    with pytest.raises(ConfigError, match="fcnet_use_layernorm"):
         config.validate()
 
 

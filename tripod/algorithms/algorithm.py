@@ -14,6 +14,7 @@ import torch
 
 from tripod.algorithms import scale_out
 from tripod.algorithms.algorithm_config import AlgorithmConfig
+from tripod.algorithms.connector_sync import ConnectorSync
 from tripod.algorithms.multi_agent import (
     AgentReturnWindows,
     check_supported,
@@ -104,6 +105,7 @@ class Algorithm:
         self._agent_windows = AgentReturnWindows(config.metrics_window)
         self._eval_group: Any = None
         self._next_sample: Any = None  # async_sampling: the sample call in flight
+        self._connectors = ConnectorSync(config)  # connector statistics between runners and checkpoints
         check_supported(type(self).__name__, self.supports_multi_agent, config)
         self.callbacks = make_callbacks(config.callbacks_class)
         self._hooks = callback_hooks(self.callbacks)
@@ -189,6 +191,7 @@ class Algorithm:
         t1 = time.perf_counter()
         runner_metrics = self.env_runner_group.get_metrics()
         self.num_env_steps_sampled_lifetime += runner_metrics["num_env_steps_sampled"]
+        self._connectors.after_sample(self.env_runner_group)
         if self.config.async_sampling:
             self._next_sample = self.env_runner_group.sample_async(num_timesteps=self._batch_steps())
         learner_results = self.learner_group.update(
@@ -313,26 +316,14 @@ class Algorithm:
                 config, make, num_env_runners=config.evaluation_num_env_runners,
                 name="evaluation_num_env_runners",
             )  # fmt: skip
-        self._eval_group.sync_weights({"rl_module": self.learner_group.get_weights()})
+        self._eval_group.sync_weights(
+            {"rl_module": self.learner_group.get_weights(), **self._connectors.state_for_evaluation(self.env_runner_group)}
+        )
         n = num_episodes or config.evaluation_duration
         return self._eval_group.sample_async(num_episodes=n, explore=False)
 
     def _evaluation_results(self, out: dict[str, Any]) -> dict[str, Any]:
-        returns, lens = np.asarray(out["episode_returns"]), np.asarray(out["episode_lens"])
-        custom = MetricsLogger()  # what the evaluation runners' callbacks logged, reduced over this evaluation
-        custom.merge_values(out.get(CUSTOM_METRICS, {}))
-        return {
-            "env_runners": {
-                **custom.reduce(),
-                **evaluation_results(out),
-                "episode_return_mean": float(returns.mean()),
-                "episode_return_min": float(returns.min()),
-                "episode_return_max": float(returns.max()),
-                "episode_return_std": float(returns.std()),
-                "episode_len_mean": float(lens.mean()),
-                "num_episodes": len(returns),
-            }
-        }
+        return {"env_runners": evaluation_results(out)}
 
     # ------------------------------------------------------------- accessors
     def get_module(self, module_id: ModuleID = DEFAULT_MODULE_ID) -> RLModule:
@@ -382,15 +373,25 @@ class Algorithm:
         ``{agent_id: action}``, each agent's module chosen by ``policy_mapping_fn``
         (stateless modules only). See :func:`tripod.data.inference.compute_actions`.
         """
-        from tripod.algorithms.inference_api import agent_actions, is_agent_dict, pick_module_id
+        from tripod.algorithms.inference_api import (
+            agent_actions,
+            is_agent_dict,
+            pick_module_id,
+            through_connectors,
+        )
         from tripod.data.inference import compute_actions
 
         if is_agent_dict(self, observations, module_id or policy_id):
             return agent_actions(self, observations, explore)
         module = self.get_module(pick_module_id(policy_id, module_id))
-        return compute_actions(
-            module, observations, explore=explore, state=state, episode_start=episode_start
-        )
+        observations = through_connectors(self, observations)
+        return compute_actions(module, observations, explore=explore, state=state, episode_start=episode_start)
+
+    def connector_pipeline(self) -> Any:
+        """A fresh env-to-module connector pipeline for one env, with the env runners' current
+        statistics (None without connectors): what inference outside the runners applies."""
+        spec = self.module_spec
+        return self._connectors.inference_pipeline(self.env_runner_group, getattr(spec, "model_config", None))
 
     def predict(
         self,
@@ -450,6 +451,7 @@ class Algorithm:
             learner_state.pop("rl_module")
             save_state(tmp, "learner_state", learner_state)
             save_state(tmp, "rng_state", self.get_rng_state())
+            self._connectors.save(tmp, self.env_runner_group)
             self.save_extra_state(tmp)
             write_metadata(
                 tmp,
@@ -492,14 +494,15 @@ class Algorithm:
         self.num_env_steps_sampled_lifetime = state["num_env_steps_sampled_lifetime"]
         self.num_episodes_lifetime = state["num_episodes_lifetime"]
         self.time_total_s = state["time_total_s"]
-        self._returns.clear()
-        self._returns.extend(state["returns_window"])
-        self._lens.clear()
-        self._lens.extend(state["lens_window"])
+        for window, key in ((self._returns, "returns_window"), (self._lens, "lens_window")):
+            window.clear()
+            window.extend(state[key])
         with damaged(path, "the metadata.json 'state' entry 'agent_windows'"):
             self._agent_windows.set_state(state.get("agent_windows", {}))
         with damaged(path, "rng_state (rng_state.json/.safetensors)"):
             self.set_rng_state(rng_state)
+        with damaged(path, "connector_state (connector_state.json/.safetensors)"):
+            self._connectors.restore(path, self.env_runner_group)
         with damaged(path, "the algorithm's extra state"):
             self.restore_extra_state(path, state)
         self._sync_weights()
@@ -580,13 +583,7 @@ class Algorithm:
         check_checkpoint(path)
         meta = read_metadata(path, expected_kind=KIND_ALGORITHM)
         algo = build_from_checkpoint(
-            cls,
-            meta,
-            path,
-            base=Algorithm,
-            config_overrides=config_overrides,
-            module_class=module_class,
-            trusted=trusted,
+            cls, meta, path, base=Algorithm, config_overrides=config_overrides, module_class=module_class, trusted=trusted
         )
         algo.restore_from_path(path, _checked=True)
         return algo

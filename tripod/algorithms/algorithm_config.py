@@ -60,6 +60,7 @@ from tripod.algorithms.config_checks import (
     sorted_if_set,
     suggest,
 )
+from tripod.algorithms.connector_config import ConnectorSettings
 from tripod.algorithms.multi_agent_spec import (
     is_multi_agent,
     normalize_policies,
@@ -112,7 +113,7 @@ _VECTORIZE_DOC = (
 
 
 @dataclasses.dataclass
-class AlgorithmConfig(ScaleOutSettings, CallbackSettings):
+class AlgorithmConfig(ScaleOutSettings, CallbackSettings, ConnectorSettings):
     """Settings shared by all algorithms; subclasses declare their own with ``setting(...)``.
 
     Each field's declaration (below) gives its default, its check, the fluent method
@@ -367,9 +368,10 @@ class AlgorithmConfig(ScaleOutSettings, CallbackSettings):
         object.__setattr__(self, name, value)
 
     def environment(
-        self, env: Any = NotProvided, *, env_config: Any = NotProvided, **unknown: Any
-    ) -> AlgorithmConfig:
-        """Set the environment: a gymnasium id, an env class or a creator function."""
+        self, env: Any = NotProvided, *, env_config: Any = NotProvided, normalize_actions: Any = NotProvided,
+        clip_actions: Any = NotProvided, clip_rewards: Any = NotProvided, **unknown: Any,
+    ) -> AlgorithmConfig:  # fmt: skip
+        """Set the environment (a gymnasium id, an env class or a creator function) and action/reward handling."""
         return self._fluent("environment", locals())
 
     def env_runners(
@@ -385,6 +387,8 @@ class AlgorithmConfig(ScaleOutSettings, CallbackSettings):
         max_num_env_runner_restarts: Any = NotProvided,
         sample_timeout_s: Any = NotProvided,
         async_sampling: Any = NotProvided,
+        env_to_module_connector: Any = NotProvided,
+        module_to_env_connector: Any = NotProvided,
         **unknown: Any,
     ) -> AlgorithmConfig:
         """Set how environments are sampled."""

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from tripod.connectors.build import setting_as_data
 from tripod.core.rl_module.default_model_config import model_config_dict
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
@@ -121,6 +122,8 @@ def config_to_dict(config) -> dict[str, Any]:
             out[field.name] = _spec_to_dict(value)
         elif field.name == "policies" and isinstance(value, dict):  # {module_id: RLModuleSpec or None}
             out[field.name] = {mid: _spec_to_dict(spec) for mid, spec in value.items()}
+        elif field.name in ("env_to_module_connector", "module_to_env_connector"):
+            out[field.name] = _ref(setting_as_data(value))  # tripod's pieces as data, others as references
         else:
             out[field.name] = _ref(value)
     return out

@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
+
+from tripod.connectors.connector_v2 import StepInfo
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
 from tripod.data.inference import compute_actions
 from tripod.env.multi_agent_setup import make_default_mapping_fn, unknown_module_error
@@ -23,6 +27,7 @@ def single_action(
 ) -> Any:
     """RLlib's return convention: the action, or ``(action, state_out, {})``."""
     module = algo.get_module(module_id)
+    observation = through_connectors(algo, observation)
     out = compute_actions(module, observation, explore=explore, state=state)
     if module.is_stateful():
         return out[0], out[1], {}
@@ -52,3 +57,53 @@ def agent_actions(algo: Any, observations: Mapping[Any, Any], explore: bool) -> 
 def is_agent_dict(algo: Any, observations: Any, module_id: str | None) -> bool:
     """Whether ``observations`` is ``{agent_id: obs}``: a Mapping, a multi-agent config and no module named."""
     return module_id is None and isinstance(observations, Mapping) and algo.config.is_multi_agent
+
+
+def _is_single(obs: Any, space: gym.Space) -> bool:
+    """Whether ``obs`` is one observation of ``space`` (not a batch of them)."""
+    if isinstance(space, gym.spaces.Dict):
+        return all(_is_single(obs[key], sub) for key, sub in space.spaces.items())
+    if isinstance(space, gym.spaces.Tuple):
+        return all(_is_single(o, sub) for o, sub in zip(obs, space.spaces))
+    return np.shape(obs) == tuple(space.shape)
+
+
+def _map(fn: Any, tree: Any) -> Any:
+    if isinstance(tree, Mapping):
+        return {k: _map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, tuple | list):
+        return tuple(_map(fn, v) for v in tree)
+    return fn(tree)
+
+
+def through_connectors(algo: Any, observation: Any) -> Any:
+    """``observation`` (one, or a batch) as the module sees it: through the env-to-module connectors
+    with the runners' current statistics (unchanged without connectors).
+
+    Raises:
+        ValueError: The connectors keep per-episode memory (frame stacks, previous actions), which
+            single observations cannot supply.
+    """
+    pipeline = algo.connector_pipeline()
+    if pipeline is None:
+        return observation
+    if pipeline.per_episode_memory:
+        names = [type(p).__name__ for p in pipeline.connectors if p.per_episode_memory]
+        raise ValueError(
+            f"The env-to-module connectors {names} build each observation from earlier steps of the episode, "
+            "which a single observation does not carry. Use algo.evaluate() or `tripod evaluate` (the env "
+            "runners keep that memory), or pass the observations the module sees (the pipeline's output)."
+        )
+    single = _is_single(observation, pipeline.input_observation_space)
+    batch = _map(lambda x: np.asarray(x)[None], observation) if single else observation
+    rows = len(next(iter(_leaves(batch))))
+    out = pipeline(batch, StepInfo(starts=np.ones(rows, dtype=bool)))
+    return _map(lambda x: x[0], out) if single else out
+
+
+def _leaves(tree: Any) -> list[Any]:
+    if isinstance(tree, Mapping):
+        return [leaf for v in tree.values() for leaf in _leaves(v)]
+    if isinstance(tree, tuple | list):
+        return [leaf for v in tree for leaf in _leaves(v)]
+    return [np.asarray(tree)]

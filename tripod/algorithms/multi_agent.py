@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tripod.algorithms.connector_config import refuse_multi_agent_connectors
 from tripod.algorithms.multi_agent_spec import (
     env_is_multi_agent,
     is_multi_agent,
@@ -31,6 +32,9 @@ from tripod.algorithms.multi_agent_spec import (
 from tripod.callbacks.callbacks import make_callbacks
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import RLModuleSpec
+from tripod.env.env_runner import CUSTOM_METRICS
+from tripod.env.runner_config import connector_settings
+from tripod.utils.metrics.metrics_logger import MetricsLogger
 
 __all__ = [
     "AgentReturnWindows",
@@ -150,6 +154,7 @@ def make_env_runner(
     if isinstance(module_spec, MultiRLModuleSpec):
         from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
 
+        refuse_multi_agent_connectors(config)
         runner = MultiAgentEnvRunner(config.env, policy_mapping_fn=config.policy_mapping_fn, **common)
     else:
         from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
@@ -158,6 +163,7 @@ def make_env_runner(
             config.env,
             vectorize_mode=config.vectorize_mode,
             restart_failed_sub_environments=config.restart_failed_sub_environments,
+            **connector_settings(config),
             **common,
         )
     callbacks = make_callbacks(config.callbacks_class)
@@ -226,12 +232,24 @@ class AgentReturnWindows:
 
 
 def evaluation_results(out: Mapping[str, Any]) -> dict[str, Any]:
-    """Per-agent and per-module means of ``sample(num_episodes=...)``'s output (``{}`` for single-agent runners)."""
-    if "agent_episode_returns" not in out:
-        return {}
+    """``result["evaluation"]["env_runners"]`` from the evaluation runners' ``sample(num_episodes=...)`` output:
+    return statistics, the callbacks' custom metrics, and per-agent and per-module means (multi-agent)."""
+    returns, lens = np.asarray(out["episode_returns"]), np.asarray(out["episode_lens"])
+    custom = MetricsLogger()  # what the evaluation runners' callbacks logged, reduced over this evaluation
+    custom.merge_values(out.get(CUSTOM_METRICS, {}))
+    per_agent = {}
+    if "agent_episode_returns" in out:
+        per_agent = {
+            "agent_episode_returns_mean": {k: float(np.mean(v)) for k, v in out["agent_episode_returns"].items()},
+            "module_episode_returns_mean": {k: float(np.mean(v)) for k, v in out["module_episode_returns"].items()},
+        }
     return {
-        "agent_episode_returns_mean": {k: float(np.mean(v)) for k, v in out["agent_episode_returns"].items()},
-        "module_episode_returns_mean": {
-            k: float(np.mean(v)) for k, v in out["module_episode_returns"].items()
-        },
+        **custom.reduce(),
+        **per_agent,
+        "episode_return_mean": float(returns.mean()),
+        "episode_return_min": float(returns.min()),
+        "episode_return_max": float(returns.max()),
+        "episode_return_std": float(returns.std()),
+        "episode_len_mean": float(lens.mean()),
+        "num_episodes": len(returns),
     }

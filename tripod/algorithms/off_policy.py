@@ -114,6 +114,7 @@ class OffPolicyAlgorithm(Algorithm):
                 f"{type(self).__name__} stopped in training step {self.iteration + 1} "
                 f"(env step {self.num_env_steps_sampled_lifetime}): {err}"
             ) from err
+        self._connectors.after_sample(self.env_runner_group)
         results = self.learner_group.collect_results()
         for stats in results.values():
             stats.update(self.exploration_metrics())

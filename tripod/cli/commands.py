@@ -448,7 +448,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
             env = make_render_env(algo.config, render, video_dir=args.video)
             try:
-                returns = greedy_episodes(algo.get_module(), env, args.episodes, seed=args.seed)
+                returns = greedy_episodes(
+                    algo.get_module(), env, args.episodes, seed=args.seed, connectors=algo.connector_pipeline()
+                )
             finally:
                 env.close()
             returns_mean, returns_std, n = float(np.mean(returns)), float(np.std(returns)), len(returns)

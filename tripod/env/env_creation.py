@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -123,7 +124,55 @@ def env_name(env: Any) -> str:
     return getattr(env, "__qualname__", None) or getattr(env, "__name__", None) or type(env).__name__
 
 
+#: Gymnasium id prefixes whose envs a known package registers on import: ``prefix -> (package, how)``.
+#: tripod imports the package named here (never one an env string names) when such an id is asked for.
+ENV_FAMILIES: dict[str, tuple[str, str]] = {
+    "ALE/": ("ale_py", "pip install 'tripod-rl[atari]'"),
+    "MinAtar/": ("minatar", "pip install 'tripod-rl[minatar]'"),
+}
+
+
+def _register_family(env_id: str) -> None:
+    """Register the gymnasium ids of ``env_id``'s family (ALE, MinAtar) if they are not yet."""
+    family = next((f for f in ENV_FAMILIES if env_id.startswith(f)), None)
+    if family is None or env_id in gym.registry:
+        return
+    package, install = ENV_FAMILIES[family]
+    try:
+        module = importlib.import_module(package)
+    except ImportError as err:
+        raise UnknownEnvError(f"Env '{env_id}' needs the {package} package: {install}.") from err
+    if package == "minatar":
+        importlib.import_module("minatar.gym").register_envs()
+    else:
+        gym.register_envs(module)
+
+
+#: The ``env_config`` key that wraps a gymnasium (Atari) id in ``AtariPreprocessing``.
+ATARI_PREPROCESSING = "atari_preprocessing"
+
+
+def _make_atari(env_id: str, config: dict[str, Any]) -> gym.Env:
+    """``gym.make(env_id, frameskip=1, ...)`` wrapped in gymnasium's ``AtariPreprocessing``.
+
+    ``config["atari_preprocessing"]`` is True (the standard settings: 4 frames skipped with max-pooling,
+    84x84 grayscale, up to 30 no-op starts) or a dict of ``AtariPreprocessing`` keywords; the other
+    entries go to ``gym.make``. Stack frames with the ``FrameStackingEnvToModule`` connector.
+    """
+    from gymnasium.wrappers import AtariPreprocessing
+
+    config = dict(config)
+    options = config.pop(ATARI_PREPROCESSING)
+    if options is True:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"env_config['{ATARI_PREPROCESSING}'] must be True or a dict of AtariPreprocessing keywords.")
+    config.setdefault("frameskip", 1)  # AtariPreprocessing skips frames itself
+    return AtariPreprocessing(gym.make(env_id, **config), **dict(options))
+
+
 def _check_known_id(env_id: str) -> None:
+    _register_family(env_id)
     if env_id in _ENV_CREATORS or env_id in gym.registry or ":" in env_id:
         return
     candidates = list(_ENV_CREATORS) + list(gym.registry)
@@ -168,6 +217,8 @@ def _create_env(env: Any, env_config: Mapping[str, Any] | None) -> gym.Env:
                 from tripod.env.wrappers.pettingzoo_env import make_pettingzoo_env
 
                 instance = make_pettingzoo_env(env, config)
+            elif ATARI_PREPROCESSING in config:
+                instance = _make_atari(env, config)
             else:
                 instance = gym.make(env, **config)
         elif isinstance(env, type):

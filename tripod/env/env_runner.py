@@ -46,14 +46,24 @@ class EnvRunner(abc.ABC):
     _weight_targets: dict[int, tuple[Any, dict[str, Any]]] | None = None
 
     def get_state(self) -> dict[str, Any]:
-        """``{"rl_module": inference-only weights, "num_env_steps_sampled_lifetime": int}``.
+        """``{"rl_module": inference-only weights, "num_env_steps_sampled_lifetime": int}``, plus
+        ``"connectors"`` (:meth:`get_connector_state`) for a runner with connectors.
 
         For a multi-agent runner the weights are ``{module_id: weights}``.
         """
-        return {
+        state = {
             "rl_module": self.module.get_state(inference_only=True),
             "num_env_steps_sampled_lifetime": self.num_env_steps_sampled_lifetime,
         }
+        connectors = self.get_connector_state()
+        if connectors is not None:
+            state["connectors"] = connectors
+        return state
+
+    def get_connector_state(self) -> dict[str, Any] | None:
+        """The connector pipelines' statistics (``None`` for a runner without connectors)."""
+        connectors = getattr(self, "connectors", None)
+        return None if connectors is None else connectors.get_state()
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Load what the driver sends (``EnvRunnerGroup.sync_weights``) or :meth:`get_state` returned.
@@ -65,6 +75,8 @@ class EnvRunner(abc.ABC):
         - ``"exploration"``: settings the driver computed from the global step, e.g.
           ``{"epsilon": 0.3}``; see :meth:`set_exploration`.
         - ``"num_env_steps_sampled_lifetime"``: the counter.
+        - ``"connectors"``: connector statistics (:meth:`get_connector_state`), or a list of several
+          runners' (merged here, the same way on every runner).
         """
         if "rl_module" in state:
             self._set_module_weights(state["rl_module"])
@@ -72,6 +84,8 @@ class EnvRunner(abc.ABC):
             self.set_exploration(state["exploration"])
         if "num_env_steps_sampled_lifetime" in state:
             self.num_env_steps_sampled_lifetime = int(state["num_env_steps_sampled_lifetime"])
+        if state.get("connectors") is not None and getattr(self, "connectors", None) is not None:
+            self.connectors.set_state(state["connectors"])
 
     def _set_module_weights(self, weights: Mapping[str, Any]) -> None:
         if not isinstance(self.module, MultiRLModule):

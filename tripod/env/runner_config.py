@@ -18,10 +18,28 @@ from typing import Any
 from tripod.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
 
-__all__ = ["RLLIB_RUNNER_KWARGS", "merge_settings", "multi_agent_settings", "single_agent_settings"]
+__all__ = [
+    "CONNECTOR_SETTINGS",
+    "RLLIB_RUNNER_KWARGS",
+    "connector_settings",
+    "merge_settings",
+    "multi_agent_settings",
+    "single_agent_settings",
+]
 
 #: Keyword arguments RLlib passes to an env runner besides ``config`` that tripod accepts and ignores.
 RLLIB_RUNNER_KWARGS = frozenset({"num_workers", "tune_trial_id", "spaces"})
+
+
+#: The config's connector settings a single-agent runner reads (tripod.algorithms.connector_config).
+CONNECTOR_SETTINGS = (
+    "env_to_module_connector", "module_to_env_connector", "normalize_actions", "clip_actions", "clip_rewards"
+)
+
+
+def connector_settings(config: Any) -> dict[str, Any]:
+    """The connector settings of ``config`` (those it lacks are left out)."""
+    return {name: getattr(config, name) for name in CONNECTOR_SETTINGS if hasattr(config, name)}
 
 
 def _fragment(config: Any) -> int | None:
@@ -89,6 +107,7 @@ def single_agent_settings(config: Any) -> dict[str, Any]:
         "rollout_fragment_length": _fragment(config),
         "seed": config.seed,
         "restart_failed_sub_environments": config.restart_failed_sub_environments,
+        **connector_settings(config),
     }
 
 

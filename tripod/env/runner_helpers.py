@@ -319,7 +319,8 @@ def _eval_actions(runner: Any, bufs: SampleBuffers, explore: bool, random_action
     if runner._stateful:
         batch[Columns.STATE_IN] = bufs.state_rows[0]
     output = (runner.module.forward_exploration if explore else runner.module.forward_inference)(batch)
-    return runner._plan(output, explore).apply(output, 0, bufs)
+    env_actions = runner._plan(output, explore).apply(output, 0, bufs)
+    return runner.connectors.to_env(env_actions) if runner.connectors.to_env_needed else env_actions
 
 
 def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_actions: Any) -> tuple:
@@ -331,6 +332,7 @@ def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_a
     """
     N, step = runner.num_envs, runner._vector_steps
     runner._vector_steps += 1
+    restarted_all = False
     hooks = runner._episode_hooks
     try:
         obs, reward, terminated, truncated, infos = runner.env.step(env_actions)
@@ -340,6 +342,7 @@ def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_a
     except Exception as exc:  # an env restart cuts the running episodes
         obs = runner._env_failure(exc, step)
         reward, terminated, truncated = np.zeros(N), np.zeros(N, bool), np.zeros(N, bool)
+        restarted_all = True
         tally.cut(slice(None))
         tally.prev_done[:] = False
         bufs.reset_state(1, np.ones(N, dtype=bool))
@@ -355,6 +358,8 @@ def _eval_env_step(runner: Any, tally: _EpisodeTally, bufs: SampleBuffers, env_a
     if rebuilt:  # sub-envs rebuilt by SyncVectorEnv: their episodes are cut, not reported
         mask = np.isin(np.arange(N), rebuilt)
         bufs.reset_state(1, mask)
+    if restarted_all:  # every episode was cut (the tally and the state are already reset)
+        mask = np.ones(N, dtype=bool)
     return obs, reward, terminated | truncated, mask
 
 
@@ -380,8 +385,11 @@ def sample_episodes(runner: Any, num_episodes: int, *, explore: bool, random_act
     with torch.no_grad():
         while tally.running():
             env_actions = _eval_actions(runner, bufs, explore, random_actions)
-            obs, reward, done, rebuilt = _eval_env_step(runner, tally, bufs, env_actions)
-            done = tally.step(reward, done, runner._same_step, rebuilt)
+            obs, reward, raw_done, rebuilt = _eval_env_step(runner, tally, bufs, env_actions)
+            done = tally.step(reward, raw_done, runner._same_step, rebuilt)
+            if runner.connectors.active:  # statistics frozen (update=False)
+                actions = copy_row(bufs.actions, 0)
+                obs = runner.connectors.step(obs, actions, reward, raw_done, update=False, restarted=rebuilt)
             tree_write(bufs.obs, 0, obs)
             if runner._stateful:
                 tree_write(bufs.state, 0, copy_row(bufs.state, 1))

@@ -24,11 +24,12 @@ from tripod.core.rl_module.rl_module import RLModule, RLModuleSpec
 from tripod.core.rl_module.validation import ModuleOutputError
 from tripod.env.action_sampler import ActionSampler
 from tripod.env.buffers import SampleBuffers, alloc_for_space, finished_episodes, tree_write
+from tripod.env.connector_glue import RunnerConnectors
 from tripod.env.env_checks import BoundsCheck, EnvAPIError, check_vector_obs
 from tripod.env.env_creation import env_name, make_vector_env
 from tripod.env.env_runner import EnvRunner
 from tripod.env.module_outputs import OutputPlan
-from tripod.env.runner_config import merge_settings
+from tripod.env.runner_config import CONNECTOR_SETTINGS, merge_settings
 from tripod.env.runner_helpers import (
     EnvError,
     assemble_batch,
@@ -56,7 +57,7 @@ DEFAULT_ROLLOUT_FRAGMENT_LENGTH = 200
 #: The final observations of a step without any (a next-step vector env's, every step).
 NO_FINALS: Mapping[int, Any] = MappingProxyType({})
 
-_DEFAULTS = {"num_envs": 1, "vectorize_mode": "auto", "restart_failed_sub_environments": False}
+_DEFAULTS = {"num_envs": 1, "vectorize_mode": "auto", "restart_failed_sub_environments": False, "clip_actions": True}
 
 
 class SingleAgentEnvRunner(EnvRunner):
@@ -103,7 +104,13 @@ class SingleAgentEnvRunner(EnvRunner):
         restart_failed_sub_environments: When the env raises, recreate it and keep
             sampling (the interrupted episodes are cut) instead of raising (default False).
         clip_actions: Clip Box actions to the space's bounds before stepping the env
-            (the batch keeps the unclipped actions).
+            (the batch keeps the unclipped actions; default True).
+        normalize_actions: Map Box actions from ``[-1, 1]`` to the space's bounds first.
+        env_to_module_connector: Connector pieces between the env's observations (and
+            rewards) and the module (:mod:`tripod.connectors.build` lists the forms); the
+            module is built for the pipeline's output space.
+        module_to_env_connector: Connector pieces between the module's actions and the env.
+        clip_rewards: Training rewards: True = sign, a number v = clipped to [-v, v].
         validate_module_outputs: Check the first output of each structure the module
             returns (shapes, dtypes, NaN, action ranges) with a clear error.
 
@@ -130,9 +137,13 @@ class SingleAgentEnvRunner(EnvRunner):
         seed: int | None = None,
         worker_index: int = 0,
         restart_failed_sub_environments: bool | None = None,
-        clip_actions: bool = True,
+        clip_actions: bool | None = None,
         validate_module_outputs: bool = True,
         global_rng: GlobalRNGScope | None = None,
+        normalize_actions: bool | None = None,
+        clip_rewards: Any = None,
+        env_to_module_connector: Any = None,
+        module_to_env_connector: Any = None,
         **kwargs: Any,
     ) -> None:
         given = {
@@ -140,11 +151,14 @@ class SingleAgentEnvRunner(EnvRunner):
             "num_envs": num_envs, "vectorize_mode": vectorize_mode,
             "rollout_fragment_length": rollout_fragment_length, "seed": seed,
             "restart_failed_sub_environments": restart_failed_sub_environments,
+            "clip_actions": clip_actions, "normalize_actions": normalize_actions, "clip_rewards": clip_rewards,
+            "env_to_module_connector": env_to_module_connector, "module_to_env_connector": module_to_env_connector,
         }  # fmt: skip
         settings = merge_settings(type(self).__name__, config, given, kwargs, _DEFAULTS)
         self.config = config
+        connectors = {key: settings.pop(key, None) for key in CONNECTOR_SETTINGS}
         self._setup(
-            **settings, worker_index=worker_index, clip_actions=clip_actions,
+            **settings, worker_index=worker_index, connectors=connectors,
             validate_module_outputs=validate_module_outputs, global_rng=global_rng,
         )  # fmt: skip
 
@@ -161,7 +175,7 @@ class SingleAgentEnvRunner(EnvRunner):
         seed: int | None = None,
         worker_index: int,
         restart_failed_sub_environments: bool,
-        clip_actions: bool,
+        connectors: dict[str, Any],
         validate_module_outputs: bool,
         global_rng: GlobalRNGScope | None = None,
     ) -> None:
@@ -176,10 +190,11 @@ class SingleAgentEnvRunner(EnvRunner):
         self.rollout_fragment_length = fragment
         self.seed, self.worker_index = seed, int(worker_index)
         self.restart_failed_sub_environments = restart_failed_sub_environments
-        self.clip_actions, self.validate_module_outputs = clip_actions, validate_module_outputs
+        self.clip_actions = connectors["clip_actions"] is not False
+        self.validate_module_outputs = validate_module_outputs
         self.global_rng = global_rng or GlobalRNGScope(seed, RUNNER_STREAM, self.worker_index)
         with self.global_rng:
-            self._build(module_spec, module)
+            self._build(module_spec, module, connectors)
         self._stateful = self.module.is_stateful()
         self._initial_state = self.module.get_initial_state() if self._stateful else None
 
@@ -191,6 +206,7 @@ class SingleAgentEnvRunner(EnvRunner):
         self._plans: dict[bool, dict[tuple, OutputPlan]] = {True: {}, False: {}}
         self._needs_reset = True
         self._obs_carry = alloc_for_space(self.observation_space, (num_envs,))
+        self._obs_check = alloc_for_space(self.env_observation_space, (num_envs,))  # what the env must return
         self._bounds = BoundsCheck(self.observation_space, self.env_name)
         self._obs_cast_warned = [False]
         self._state_carry: Any = None
@@ -199,11 +215,18 @@ class SingleAgentEnvRunner(EnvRunner):
         self._vector_steps = self.num_env_steps_sampled_lifetime = self.num_env_restarts_lifetime = 0
         self._new_metrics()
 
-    def _build(self, module_spec: RLModuleSpec | None, module: RLModule | None) -> None:
+    def _build(self, module_spec: RLModuleSpec | None, module: RLModule | None, connectors: dict) -> None:
         self.env = self._make_env()
-        self.observation_space = self.env.single_observation_space
+        self.env_observation_space = self.env.single_observation_space
         self.action_space = self.env.single_action_space
         try:
+            model_config = module_spec.model_config if module_spec is not None else None
+            self.connectors = RunnerConnectors(
+                self.env, self.env_observation_space, self.action_space, self.num_envs, self._same_step,
+                {**connectors, "model_config": model_config},
+            )  # fmt: skip
+            #: The observation space the module sees (the env's, through the env-to-module connectors).
+            self.observation_space = self.connectors.observation_space
             self.module = build_runner_module(
                 module_spec, module, self.env_name, self.observation_space, self.action_space
             )
@@ -271,19 +294,19 @@ class SingleAgentEnvRunner(EnvRunner):
 
     def check_obs(self, obs: Any, method: str) -> None:
         """Raise for observations ``[N, ...]`` of the wrong shape; warn once for another dtype."""
-        carry = self._obs_carry
+        carry = self._obs_check
         if isinstance(carry, np.ndarray) and (
             type(obs) is not np.ndarray or obs.shape != carry.shape or obs.dtype is not carry.dtype
         ):
             check_vector_obs(self.env_name, obs, carry, method, self._obs_cast_warned)
 
-    def _reset_env(self) -> None:
+    def _reset_env(self, update: bool = False) -> None:
         obs = self._reset_vector_env(self._reset_seed)
         self._reset_seed = None  # later resets continue the sub-envs' own RNGs
-        tree_write(self._obs_carry, slice(None), obs)
         if self._episode_hooks is not None:
             self._episode_hooks.reset_all(obs)
         check_finite_step(self.env_name, obs, None, self._vector_steps, at_reset=True)
+        tree_write(self._obs_carry, slice(None), self.connectors.reset(obs, update) if self.connectors.active else obs)
         self._ep_return[:] = 0.0
         self._ep_len[:] = 0
         self._prev_done[:] = False
@@ -386,7 +409,7 @@ class SingleAgentEnvRunner(EnvRunner):
         if plan is None:
             plan = OutputPlan(
                 self.module, output, explore=explore, num_envs=self.num_envs, action_space=self.action_space,
-                stateful=self._stateful, clip_actions=self.clip_actions, sampler=self.action_sampler,
+                stateful=self._stateful, clip_actions=self.connectors.clip_in_place, sampler=self.action_sampler,
                 validate=self.validate_module_outputs,
             )  # fmt: skip
             if key is not None:
@@ -395,7 +418,7 @@ class SingleAgentEnvRunner(EnvRunner):
 
     def _sample_steps(self, num_steps: int, explore: bool, random_actions: bool) -> dict[str, Any]:
         if self._needs_reset:
-            self._reset_env()
+            self._reset_env(update=True)
         bufs = self._buffers(num_steps)
         bufs.start_round(self._obs_carry, self._state_carry)
         final_obs: dict[tuple[int, int], Any] = {}
@@ -422,6 +445,8 @@ class SingleAgentEnvRunner(EnvRunner):
         self._m_steps += num_real
         self.num_env_steps_sampled_lifetime += num_real
         batch = assemble_batch(bufs, mask, cut, plans_used, final_obs, self._same_step)
+        if self.connectors.active:  # training rewards (scaled, clipped); statistics learn from the round
+            batch[Columns.REWARDS] = self.connectors.end_round(batch[Columns.REWARDS], dones, mask, update=True)
         tree_write(self._obs_carry, slice(None), copy_row(bufs.obs, num_steps))
         if self._stateful:
             self._state_carry = copy_row(bufs.state, num_steps)
@@ -436,6 +461,7 @@ class SingleAgentEnvRunner(EnvRunner):
         obs_shape, obs_dtype = (obs_buf.shape[1:], obs_buf.dtype) if array_obs else (None, None)
         rewards, terms, truncs = bufs.rewards, bufs.terminateds, bufs.truncateds
         stateful, same_step, hooks = self._stateful, self._same_step, self._episode_hooks
+        connect = self.connectors.active
         sub_restarts = getattr(self.env, "restart_sub_envs", None) is not None
         prev_done = self._prev_done.copy()
         plans_used: set[OutputPlan] = set()
@@ -456,8 +482,19 @@ class SingleAgentEnvRunner(EnvRunner):
                 except Exception as exc:
                     self._restart_in_round(exc, bufs, t, cut_rows, prev_done)
                     continue
+                finals = final_observations(infos) if same_step else NO_FINALS
+                if hooks is not None:
+                    hooks.step(obs, env_actions, reward, terminated, truncated, infos, same_step=same_step,
+                               final_obs=finals)  # fmt: skip
+                if connect:
+                    obs = self._connect(obs, finals, final_obs, bufs, t, reward, terminated | truncated)
+                else:
+                    for n, final in finals.items():
+                        final_obs[(t, n)] = final
                 if array_obs:
-                    if type(obs) is not np.ndarray or obs.shape != obs_shape or obs.dtype is not obs_dtype:
+                    if not connect and (
+                        type(obs) is not np.ndarray or obs.shape != obs_shape or obs.dtype is not obs_dtype
+                    ):
                         self.check_obs(obs, "step")
                     obs_buf[t + 1] = obs
                 else:
@@ -467,15 +504,23 @@ class SingleAgentEnvRunner(EnvRunner):
                 truncs[t] = truncated
                 if sub_restarts and self.env.restarted:  # SyncVectorEnv rebuilt these sub-envs
                     cut_rows.append((t, list(self.env.restarted)))
-                finals = final_observations(infos) if same_step else NO_FINALS
-                for n, final in finals.items():
-                    final_obs[(t, n)] = final
-                if hooks is not None:
-                    hooks.step(obs, env_actions, reward, terminated, truncated, infos, same_step=same_step,
-                               final_obs=finals)  # fmt: skip
                 if stateful:
                     self._reset_finished_states(bufs, t, terminated | truncated, prev_done)
         return plans_used
+
+    def _connect(
+        self, obs: Any, finals: Mapping[int, Any], final_obs: dict, bufs: SampleBuffers, t: int, reward: Any,
+        done: np.ndarray,
+    ) -> Any:  # fmt: skip
+        """The module's observations of step ``t`` through the env-to-module connectors; the step's
+        final observations go into ``final_obs`` the same way (before the pieces' memory moves on)."""
+        self.check_obs(obs, "step")
+        actions = copy_row(bufs.actions, t)
+        for n, final in finals.items():
+            final_obs[(t, n)] = self.connectors.final(final, n, actions, reward)
+        rebuilt = getattr(self.env, "restarted", None)
+        restarted = np.isin(np.arange(self.num_envs), rebuilt) if rebuilt else None
+        return self.connectors.step(obs, actions, reward, done, update=True, restarted=restarted)
 
     def _act(self, forward: Any, bufs: SampleBuffers, t: int, explore: bool) -> tuple[Any, OutputPlan]:
         """One forward on row ``t``: ``(env actions, output plan)``; the batch row is filled."""
@@ -485,7 +530,10 @@ class SingleAgentEnvRunner(EnvRunner):
         try:
             output = forward(batch)
             plan = self._plan(output, explore)
-            return plan.apply(output, t, bufs), plan
+            env_actions = plan.apply(output, t, bufs)
+            if self.connectors.to_env_needed:
+                env_actions = self.connectors.to_env(env_actions)
+            return env_actions, plan
         except ModuleOutputError:
             raise
         except Exception:  # NaN observations often make the module fail first
@@ -497,7 +545,7 @@ class SingleAgentEnvRunner(EnvRunner):
     ) -> None:
         """The env raised in step ``t``: restart it (or raise) and cut every sub-env's episode at row ``t``."""
         obs = self._env_failure(exc, self._vector_steps + t)
-        tree_write(bufs.obs, t + 1, obs)
+        tree_write(bufs.obs, t + 1, self.connectors.reset(obs, update=True) if self.connectors.active else obs)
         bufs.rewards[t], bufs.terminateds[t], bufs.truncateds[t] = 0.0, False, True
         cut_rows.append((t, slice(None)))
         prev_done[:] = False

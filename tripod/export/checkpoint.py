@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
@@ -51,6 +52,24 @@ def select_modules(multi: Any, module_id: str | None, all_modules: bool) -> tupl
     return chosen, skipped
 
 
+def connector_sidecar(algo: Any) -> dict[str, Any]:
+    """``{"env_to_module": [piece, ...]}`` for a run with env-to-module connectors, else ``{}``.
+
+    Each piece is its spec (``{"type": ..., keywords}``); a ``MeanStdFilter`` adds the ``mean`` and
+    ``std`` it normalises with. The exported graph takes the pipeline's output: apply these first.
+    """
+    pipeline = algo.connector_pipeline()
+    if pipeline is None:
+        return {}
+    pieces = []
+    for piece in pipeline.connectors:
+        entry = dict(piece.to_spec() or {"type": type(piece).__name__})
+        if hasattr(piece, "mean") and hasattr(piece, "std"):
+            entry.update(mean=np.asarray(piece.mean).tolist(), std=np.asarray(piece.std).tolist())
+        pieces.append(entry)
+    return {"env_to_module": pieces}
+
+
 def export_algorithm(
     algo: Any,
     out_dir: str | os.PathLike,
@@ -87,7 +106,7 @@ def export_algorithm(
             path = what.save_to_path(str(out_dir), overwrite=overwrite)
         return {"path": Path(path), "modules": {mid: Path(path) for mid in chosen}, "skipped": skipped,
                 "class": type(what).__name__}  # fmt: skip
-    paths = export_modules(chosen, out_dir, format=format, overwrite=overwrite)
+    paths = export_modules(chosen, out_dir, format=format, overwrite=overwrite, sidecar_extra=connector_sidecar(algo))
     classes = sorted({type(m).__name__ for m in chosen.values()})
     return {"path": Path(os.path.abspath(out_dir)), "modules": paths, "skipped": skipped,
             "class": ", ".join(classes)}  # fmt: skip

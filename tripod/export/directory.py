@@ -105,7 +105,7 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path) -> None:
+def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extra: dict | None = None) -> None:
     """Write every module into a temp dir next to ``target``, then rename it into place."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -113,7 +113,7 @@ def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path) -> Non
         files: dict[str, str] = {}
         for module_id, module in modules.items():
             path = tmp / f"{module_id}{SUFFIXES[fmt]}"
-            files[path.name] = write_export(module, fmt, path, module_id=module_id)["sha256"]
+            files[path.name] = write_export(module, fmt, path, module_id=module_id, extra=extra)["sha256"]
             files[f"{module_id}.json"] = sha256(tmp / f"{module_id}.json")
         write_metadata(tmp, {"kind": EXPORT_KIND, "format": fmt, "modules": list(modules), "files": files})
         _swap_into_place(tmp, target)
@@ -127,6 +127,7 @@ def export_modules(
     *,
     format: str = "onnx",  # noqa: A002 - the CLI's --format
     overwrite: bool = False,
+    sidecar_extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Export each module of ``modules`` (a MultiRLModule or ``{module_id: module}``) into ``out_dir``.
 
@@ -139,6 +140,7 @@ def export_modules(
         out_dir: A new or empty directory, or a previous tripod export (with ``overwrite``).
         format: ``"onnx"`` or ``"pt2"``.
         overwrite: Replace a previous tripod export at ``out_dir``.
+        sidecar_extra: Entries added to every sidecar (the run's ``env_to_module`` connectors).
 
     Returns:
         ``{module_id: path of the exported file}``.
@@ -161,7 +163,7 @@ def export_modules(
         target.parent.mkdir(parents=True, exist_ok=True)
         recover_leftovers(target)
         check_export_target(target, overwrite=overwrite)
-        _write_into_place(modules, format, target)
+        _write_into_place(modules, format, target, sidecar_extra)
         recover_leftovers(target)
     except OSError as err:  # a file where a directory goes, read-only, disk full: nothing was replaced
         raise write_error(target, err) from err

@@ -156,8 +156,10 @@ def _check_file_target(path: Path, sidecar: Path, overwrite: bool) -> None:
         )
 
 
-def write_export(module: Any, fmt: str, path: Path, *, module_id: str | None) -> dict[str, Any]:
-    """Export ``module`` to ``path`` and its sidecar to ``path.with_suffix('.json')`` (no checks)."""
+def write_export(
+    module: Any, fmt: str, path: Path, *, module_id: str | None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Export ``module`` to ``path`` and its sidecar (plus ``extra`` entries) to ``path.with_suffix('.json')``."""
     graph = build_graph(module)
     tmp_fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(tmp_fd)
@@ -170,6 +172,7 @@ def write_export(module: Any, fmt: str, path: Path, *, module_id: str | None) ->
     finally:
         tmp.unlink(missing_ok=True)
     sidecar = build_sidecar(graph.module, graph, fmt=fmt, file=path.name, module_id=module_id)
+    sidecar.update(extra or {})
     sidecar["sha256"] = digest
     write_json(path.with_suffix(".json"), sidecar)
     return sidecar

@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from tripod.connectors.connector_v2 import StepInfo
 from tripod.data.inference import compute_actions
 
 
@@ -48,8 +49,34 @@ def _env_action(action: Any, space: gym.Space) -> Any:
     return action
 
 
+def _connected(pipeline: Any, obs: Any, action: Any, reward: Any) -> Any:
+    """One observation through an env-to-module pipeline for one env (``action`` None: an episode starts)."""
+    if pipeline is None:
+        return obs
+
+    def batch(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: batch(v) for k, v in x.items()}
+        if isinstance(x, tuple):
+            return tuple(batch(v) for v in x)
+        return np.asarray(x)[None]
+
+    def first(x: Any) -> Any:
+        return {k: first(v) for k, v in x.items()} if isinstance(x, dict) else x[0]
+
+    start = action is None
+    info = StepInfo(
+        starts=np.array([start]),
+        prev_actions=None if start else batch(action),
+        prev_rewards=None if start else np.array([reward], dtype=np.float32),
+    )
+    return first(pipeline(batch(obs), info))
+
+
 @torch.no_grad()
-def greedy_episodes(module: Any, env: gym.Env, num_episodes: int, *, seed: int | None = None) -> list[float]:
+def greedy_episodes(
+    module: Any, env: gym.Env, num_episodes: int, *, seed: int | None = None, connectors: Any = None
+) -> list[float]:
     """Run ``num_episodes`` episodes with ``module.forward_inference``; returns their returns.
 
     Actions are the module's ``actions`` output if it has one, else the mode of the
@@ -61,17 +88,20 @@ def greedy_episodes(module: Any, env: gym.Env, num_episodes: int, *, seed: int |
         env: A gymnasium env (one, not vectorised).
         num_episodes: How many episodes.
         seed: Episode ``i`` resets with ``seed + i`` (None: unseeded).
+        connectors: The run's env-to-module pipeline for one env (``Algorithm.connector_pipeline()``),
+            applied to every observation, or None.
     """
     stateful = module.is_stateful()
     returns = []
     for i in range(num_episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + i)
-        total, done, state = 0.0, False, None
+        total, done, state, seen = 0.0, False, None, _connected(connectors, obs, None, None)
         while not done:
-            action = compute_actions(module, obs, explore=False, state=state)
+            action = compute_actions(module, seen, explore=False, state=state)
             if stateful:
                 action, state = action
             obs, reward, terminated, truncated, _ = env.step(_env_action(action, env.action_space))
+            seen = _connected(connectors, obs, action, reward)
             total += float(reward)
             done = terminated or truncated
         returns.append(total)

@@ -82,6 +82,8 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "head_fcnet_hiddens": _check_int_list,
     "head_fcnet_activation": _check_activation,
     "free_log_std": _check_bool,
+    "lstm_use_prev_action": _check_bool,
+    "lstm_use_prev_reward": _check_bool,
 }
 assert set(_CHECKS) == set(DEFAULT_MODEL_CONFIG) - set(_UNSUPPORTED)
 

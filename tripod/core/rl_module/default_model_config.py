@@ -9,8 +9,7 @@ It is the one declaration of the default modules' keys:
 :data:`tripod.core.networks.DEFAULT_MODEL_CONFIG` is ``dataclasses.asdict(DefaultModelConfig())``.
 It has every field of RLlib's class, with RLlib's defaults except ``vf_share_layers``
 (tripod: ``False``, two encoders; RLlib: ``True``). The fields whose metadata says
-``tripod=False`` (initializers, layer norm, ``log_std_clip_param``,
-``lstm_use_prev_action``/``_reward``) are not implemented by tripod's default modules:
+``tripod=False`` (initializers, layer norm, ``log_std_clip_param``) are not implemented by tripod's default modules:
 they may stay at their defaults, and any other value is an error when the module is
 built (never silently ignored).
 
@@ -104,8 +103,14 @@ class DefaultModelConfig:
         20, "length of the training sequences of recurrent modules (zero-padded, masked; PPO/PG)"
     )
     lstm_cell_size: int = _key(256, "size of the LSTM cell")
-    lstm_use_prev_action: bool = _key(False, "not implemented by tripod's default modules", tripod=False)
-    lstm_use_prev_reward: bool = _key(False, "not implemented by tripod's default modules", tripod=False)
+    lstm_use_prev_action: bool = _key(
+        False,
+        "the module also sees the previous action: env runners add a `PrevActionsPrevRewards` connector, "
+        "whose dict observation the encoder flattens ([Connectors](connectors.md))",
+    )
+    lstm_use_prev_reward: bool = _key(
+        False, "the module also sees the previous reward (as `lstm_use_prev_action`, same connector)"
+    )
     lstm_kernel_initializer: str | Callable | None = _key(None, _INIT, tripod=False)
     lstm_kernel_initializer_kwargs: dict | None = _key(None, _INIT, tripod=False)
     lstm_bias_initializer: str | Callable | None = _key(None, _INIT, tripod=False)

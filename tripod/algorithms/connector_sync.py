@@ -1,0 +1,103 @@
+"""Connector statistics between an algorithm's env runners, evaluation runners and checkpoints.
+
+Each env runner's env-to-module pieces learn statistics (a running mean and std) from what it
+samples. After every training sample the algorithm gathers the runners' states and sends the
+list back to every runner, which merges it the same way (each keeps a ``base`` all runners share
+plus the ``delta`` it learnt since), so all runners normalise alike and nothing is counted twice.
+Evaluation runners get the same list before each evaluation and never learn from their episodes.
+A checkpoint holds the list in ``connector_state.json/.safetensors``.
+
+Only batches, weights and state cross here: the runners are reached through their group's
+``foreach_env_runner`` and ``sync_weights``, so the same code serves Ray actors.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tripod.connectors.build import build_env_to_module
+from tripod.env.connector_glue import prev_action_pieces
+from tripod.io.checkpoint import load_state, save_state
+
+__all__ = ["ConnectorSync"]
+
+_FILE = "connector_state"
+
+
+def _runner_state(runner: Any) -> Any:
+    """What a runner's connectors hold (module level: pickled into remote runners)."""
+    return runner.get_connector_state()
+
+
+def _env_spaces(runner: Any) -> Any:
+    """A single-agent runner's env spaces (before its connectors)."""
+    return runner.env_observation_space, runner.action_space
+
+
+class ConnectorSync:
+    """The connector statistics of one algorithm's runners.
+
+    Args:
+        config: The algorithm config (``env_to_module_connector`` decides whether there is
+            anything to sync).
+    """
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.active = getattr(config, "env_to_module_connector", None) is not None
+        self.states: list[Any] = []
+
+    def inference_pipeline(self, group: Any, module_config: Any) -> Any:
+        """A fresh env-to-module pipeline for one env with the runners' statistics, or None.
+
+        For inference outside the env runners (``compute_single_action``, rendered episodes);
+        ``module_config`` is the module's ``model_config`` (``lstm_use_prev_action`` adds a piece).
+        """
+        if self.config.is_multi_agent:
+            return None
+        extra = prev_action_pieces(module_config or {})
+        if not self.active and not extra:
+            return None
+        observation_space, action_space = group.foreach_env_runner(_env_spaces)[0]
+        pipeline = build_env_to_module(
+            self.config.env_to_module_connector, None, observation_space, action_space, 1, extra
+        )
+        states = [s["env_to_module"] for s in self.state_for_evaluation(group).get("connectors", []) if s.get("env_to_module")]
+        if pipeline is not None and states:
+            pipeline.set_state(pipeline.merge_states(states))
+        return pipeline
+
+    def after_sample(self, group: Any) -> None:
+        """Gather the training runners' states; send the list back when there are several runners."""
+        if not self.active:
+            return
+        self.states = [s for s in group.foreach_env_runner(_runner_state) if s is not None]
+        if len(self.states) > 1:
+            group.sync_weights({"connectors": self.states})
+
+    def state_for_evaluation(self, group: Any) -> dict[str, Any]:
+        """What to send evaluation runners with the weights (``{}`` without connector statistics)."""
+        if not self.active:
+            return {}
+        if not self.states:
+            self.states = [s for s in group.foreach_env_runner(_runner_state) if s is not None]
+        return {"connectors": self.states} if self.states else {}
+
+    def save(self, directory: str, group: Any) -> None:
+        """Write the runners' current states into a checkpoint directory."""
+        if not self.active:
+            return
+        self.states = [s for s in group.foreach_env_runner(_runner_state) if s is not None]
+        if self.states:
+            save_state(directory, _FILE, {"runners": self.states})
+
+    def restore(self, directory: str, group: Any) -> None:
+        """Load a checkpoint's states into every runner (a checkpoint without them leaves fresh statistics)."""
+        if not self.active or not os.path.exists(os.path.join(directory, f"{_FILE}.json")):
+            return
+        states = load_state(directory, _FILE).get("runners")
+        if not isinstance(states, list):
+            raise ValueError("connector_state has no 'runners' list")
+        group.sync_weights({"connectors": states})
+        self.states = [s for s in group.foreach_env_runner(_runner_state) if s is not None]
