@@ -67,3 +67,15 @@ def test_atari_preprocessing_setting_is_checked():
 
     with pytest.raises(EnvCreationError, match="atari_preprocessing"):
         env_creation.make_env_creator("ALE/Pong-v5", env_config={"atari_preprocessing": 3})()
+
+
+def test_atari_preprocessing_uses_single_envs_even_where_ale_has_a_vector_env():
+    pytest.importorskip("ale_py")
+    pytest.importorskip("cv2")
+    venv = env_creation.make_vector_env("ALE/Pong-v5", env_config={"atari_preprocessing": True}, num_envs=8)
+    try:
+        assert venv.single_observation_space.shape == (84, 84)  # preprocessed, not ALE's own vector env
+        obs, _ = venv.reset(seed=0)
+        assert obs.shape == (8, 84, 84) and obs.dtype == np.uint8
+    finally:
+        venv.close()

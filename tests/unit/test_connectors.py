@@ -232,3 +232,39 @@ def test_pipeline_state_of_another_pipeline_is_refused():
     pipeline = build_env_to_module([MeanStdFilter()], None, BOX, gym.spaces.Discrete(2), 1)
     with pytest.raises(ValueError, match="other env_to_module_connector"):
         pipeline.set_state({"pieces": []})
+
+
+def test_a_round_learnt_while_a_merge_is_on_its_way_is_kept_once():
+    """Asynchronous sampling: a runner reports, samples another round, then receives the merge."""
+    a, b = _filter(), _filter()
+    for f in (a, b):
+        f(np.ones((10, 3), np.float32), _info(10, update=True))
+        f.end_round(update=True)
+    reports = [a.get_state(), b.get_state()]
+    a(np.zeros((5, 3), np.float32), _info(5, update=True))  # the round in flight
+    a.end_round(update=True)
+    a.set_state(a.merge_states(reports))
+    assert a.count == 25  # both reports once, plus the round sampled since
+    b.set_state(b.merge_states(reports))
+    assert b.count == 20
+    merged_again = a.merge_states([a.get_state(), b.get_state()])
+    b.set_state(merged_again)
+    assert b.count == 25  # the in-flight round reaches the others with the next merge, once
+
+
+def test_loading_a_checkpoint_state_replaces_what_a_runner_learnt():
+    from tripod.env.connector_glue import RunnerConnectors
+
+    def runner_connectors():
+        return RunnerConnectors(None, BOX, gym.spaces.Discrete(2), 2, True, {"env_to_module_connector": [MeanStdFilter()]})
+
+    saved, live = runner_connectors(), runner_connectors()
+    for glue, value, rounds in ((saved, 1.0, 3), (live, 5.0, 7)):
+        for _ in range(rounds):
+            glue.step(np.full((2, 3), value, np.float32), np.zeros(2, int), np.zeros(2), np.zeros(2, bool), update=True)
+            glue.end_round(np.zeros((1, 2), np.float32), np.zeros((1, 2), bool), np.ones((1, 2), bool), update=True)
+    state = saved.get_state()
+    live.set_state({"replace": [state]})
+    (piece,) = live.env_to_module.connectors
+    assert piece.count == 6
+    np.testing.assert_allclose(piece.mean, 1.0)

@@ -338,3 +338,19 @@ def test_build_encoder_rejects_bad_config_and_space():
         build_encoder(gym.spaces.Box(0, 1, (4,)), {"conv_filter": None})
     with pytest.raises(ValueError, match="Text"):
         build_encoder(gym.spaces.Text(4), {})
+
+
+def test_symmetric_same_padding_is_the_convs_own_and_matches_explicit_zero_padding():
+    from torch import nn as tnn
+
+    from tripod.core.networks.cnn import CNNEncoder
+
+    enc = CNNEncoder((10, 10, 4), conv_filters=[[16, 3, 1, "same"], [8, 2, 1, "same"]])
+    kinds = [type(m).__name__ for m in enc.net]
+    # 3x3: padding 1 each side, folded into the conv (an Identity keeps the indices); 2x2: 0 and 1, explicit.
+    assert kinds == ["Identity", "Conv2d", "ReLU", "ZeroPad2d", "Conv2d", "ReLU"]
+    assert sorted(enc.state_dict()) == ["net.1.bias", "net.1.weight", "net.4.bias", "net.4.weight"]
+    x = torch.rand(3, 10, 10, 4)
+    conv = enc.net[1]
+    explicit = tnn.functional.conv2d(tnn.functional.pad(x.permute(0, 3, 1, 2), (1, 1, 1, 1)), conv.weight, conv.bias)
+    torch.testing.assert_close(conv(x.permute(0, 3, 1, 2)), explicit)

@@ -99,5 +99,5 @@ class ConnectorSync:
         states = load_state(directory, _FILE).get("runners")
         if not isinstance(states, list):
             raise ValueError("connector_state has no 'runners' list")
-        group.sync_weights({"connectors": states})
+        group.sync_weights({"connectors": {"replace": states}})
         self.states = [s for s in group.foreach_env_runner(_runner_state) if s is not None]

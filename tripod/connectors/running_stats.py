@@ -78,9 +78,14 @@ class RunningMeanStd:
 
 
 class SyncedStats:
-    """Statistics that env runners learn apart and share: ``base`` (merged at the last sync) plus
-    ``delta`` (learnt here since). Merging takes the fullest base and adds every runner's delta,
-    so no observation is counted twice however often runners sync.
+    """Statistics that env runners learn apart and share.
+
+    Three parts: ``base`` (what all runners agreed on at the last merge), ``reported`` (learnt here
+    and handed out by the last :meth:`get_state`) and ``fresh`` (learnt since). :meth:`merge_states`
+    takes the fullest base and adds every runner's reported part; loading a merge result drops what
+    this runner reported (it is in the new base) and keeps what it learnt since, so a round sampled
+    while the merge was on its way is neither lost nor counted twice. Loading a plain state (a
+    checkpoint) replaces everything.
 
     Args:
         shape: The shape of one sample.
@@ -89,43 +94,46 @@ class SyncedStats:
 
     def __init__(self, shape: tuple[int, ...], owner: str) -> None:
         self.shape, self.owner = tuple(shape), owner
-        self.base, self.delta = RunningMeanStd(self.shape), RunningMeanStd(self.shape)
+        self.base, self.reported, self.fresh = (RunningMeanStd(self.shape) for _ in range(3))
 
     def add(self, samples: np.ndarray) -> None:
         """Learn from ``samples`` ``[B, *shape]``."""
-        self.delta.add(samples)
+        self.fresh.add(samples)
 
     def total(self) -> RunningMeanStd:
-        """Base and delta together."""
+        """Everything: base, reported and fresh."""
         total = RunningMeanStd(self.shape)
-        total.merge(self.base)
-        total.merge(self.delta)
+        for part in (self.base, self.reported, self.fresh):
+            total.merge(part)
         return total
 
     def get_state(self) -> dict[str, Any]:
-        """``{"base": ..., "delta": ...}``."""
-        return {"base": self.base.to_dict(), "delta": self.delta.to_dict()}
+        """``{"base": ..., "delta": what this runner learnt beyond the base}``; hands the fresh part out."""
+        self.reported.merge(self.fresh)
+        self.fresh = RunningMeanStd(self.shape)
+        return {"base": self.base.to_dict(), "delta": self.reported.to_dict()}
 
     def set_state(self, state: Any) -> None:
-        """Load a state: base and delta folded into the new base."""
+        """Load a state: a merge result keeps what was learnt here since the last report; any other
+        state (from a checkpoint) replaces everything."""
         base, delta = self._parse(state)
         base.merge(delta)
-        self.base, self.delta = base, RunningMeanStd(self.shape)
+        self.base, self.reported = base, RunningMeanStd(self.shape)
+        if not (isinstance(state, Mapping) and state.get("merged")):
+            self.fresh = RunningMeanStd(self.shape)
 
     def merge_states(self, states: list[Any]) -> dict[str, Any]:
-        """Several runners' states as one (with an empty delta)."""
+        """Several runners' states as one (marked ``"merged"``, with an empty delta)."""
         parsed = [self._parse(state) for state in states]
         merged = RunningMeanStd(self.shape)
         merged.merge(max((base for base, _ in parsed), key=lambda b: b.count))
         for _, delta in parsed:
             merged.merge(delta)
-        return {"base": merged.to_dict(), "delta": RunningMeanStd(self.shape).to_dict()}
+        return {"base": merged.to_dict(), "delta": RunningMeanStd(self.shape).to_dict(), "merged": True}
 
     def _parse(self, state: Any) -> tuple[RunningMeanStd, RunningMeanStd]:
         if not isinstance(state, Mapping) or "base" not in state or "delta" not in state:
-            raise ValueError(
-                f"{self.owner} state: expected {{'base': ..., 'delta': ...}} (from get_state())."
-            )
+            raise ValueError(f"{self.owner} state: expected {{'base': ..., 'delta': ...}} (from get_state()).")
         return (
             RunningMeanStd.from_dict(state["base"], self.shape, self.owner),
             RunningMeanStd.from_dict(state["delta"], self.shape, self.owner),

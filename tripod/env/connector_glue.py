@@ -162,7 +162,12 @@ class RunnerConnectors:
         return state or None
 
     def set_state(self, state: Any) -> None:
-        """Load :meth:`get_state`'s result, or a list of them (several runners': merged first)."""
+        """Load :meth:`get_state`'s result, or a list of them (several runners': merged first, keeping
+        what this runner learnt since it reported), or ``{"replace": [states]}`` (a checkpoint's:
+        merged, and replacing everything this runner learnt)."""
+        replace = isinstance(state, Mapping) and "replace" in state
+        if replace:
+            state = state["replace"]
         states = list(state) if isinstance(state, list | tuple) else [state]
         for name in ("env_to_module", "module_to_env"):
             pipeline = getattr(self, name)
@@ -175,7 +180,17 @@ class RunnerConnectors:
                     )
                 continue
             if given:
-                pipeline.set_state(pipeline.merge_states(given) if len(given) > 1 else given[0])
+                merged = pipeline.merge_states(given) if len(given) > 1 else given[0]
+                if replace:  # a plain state: loading it replaces, nothing learnt here is kept
+                    merged = {"pieces": [_plain(piece) for piece in merged["pieces"]]}
+                pipeline.set_state(merged)
+
+
+def _plain(piece_state: Any) -> Any:
+    """A piece's merged state without its ``"merged"`` mark."""
+    if isinstance(piece_state, Mapping):
+        return {k: v for k, v in piece_state.items() if k != "merged"}
+    return piece_state
 
 
 def _row_of(x: Any, index: int) -> Any:

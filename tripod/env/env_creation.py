@@ -256,8 +256,10 @@ def make_env_creator(env: Any, *, env_config: Mapping[str, Any] | None = None) -
     return functools.partial(_create_env, env, dict(env_config or {}))
 
 
-def _vector_entry_point(env: Any) -> bool:
+def _vector_entry_point(env: Any, config: Mapping[str, Any] | None = None) -> bool:
     if not isinstance(env, str) or env in _ENV_CREATORS or env not in gym.registry:
+        return False
+    if config and ATARI_PREPROCESSING in config:  # the wrapper works on single envs
         return False
     return gym.spec(env).vector_entry_point is not None
 
@@ -300,7 +302,7 @@ def make_vector_env(
         raise ValueError(f"make_vector_env(): num_envs must be a positive int, got {num_envs!r}.")
     config = dict(env_config or {})
     name = env_name(env)
-    mode = _resolve_vectorize_mode(env, name, vectorize_mode, num_envs)
+    mode = _resolve_vectorize_mode(env, name, vectorize_mode, num_envs, config)
     if mode == "vector":
         venv = _make_own_vector_env(env, name, num_envs, config)
     elif mode == "sync":
@@ -313,15 +315,17 @@ def make_vector_env(
     return venv
 
 
-def _resolve_vectorize_mode(env: Any, name: str, vectorize_mode: str, num_envs: int) -> str:
+def _resolve_vectorize_mode(
+    env: Any, name: str, vectorize_mode: str, num_envs: int, config: Mapping[str, Any] | None = None
+) -> str:
     """``"vector"``, ``"sync"`` or ``"async"`` for the ``vectorize_mode`` asked for."""
     if vectorize_mode not in VECTORIZE_MODES:
         raise ValueError(
             f"make_vector_env(): vectorize_mode must be one of {VECTORIZE_MODES}, got {vectorize_mode!r}."
         )
     if vectorize_mode == "auto":
-        return "vector" if num_envs >= AUTO_VECTOR_MIN_ENVS and _vector_entry_point(env) else "sync"
-    if vectorize_mode == "vector" and not _vector_entry_point(env):
+        return "vector" if num_envs >= AUTO_VECTOR_MIN_ENVS and _vector_entry_point(env, config) else "sync"
+    if vectorize_mode == "vector" and not _vector_entry_point(env, config):
         logger.debug("Env '%s' has no vectorised implementation; using vectorize_mode='sync'.", name)
         return "sync"
     return vectorize_mode
