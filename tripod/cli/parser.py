@@ -8,6 +8,7 @@ from typing import Any
 
 from tripod import __version__
 from tripod.algorithms.registry import known_algorithms
+from tripod.cli.benchmark_command import add_benchmark_parser
 from tripod.cli.commands import cmd_evaluate, cmd_export, cmd_train
 from tripod.cli.train_options import add_train_option_flags
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_loading_flags(export)
     export.set_defaults(func=cmd_export)
+    add_benchmark_parser(sub)
     return parser
 
 
