@@ -140,8 +140,9 @@ class ConnectorV2:
     def set_input_spaces(self, observation_space: gym.Space | None, action_space: gym.Space | None) -> None:
         """Set the incoming spaces and compute :attr:`observation_space` / :attr:`action_space` from them."""
         self._input_obs_space, self._input_act_space = observation_space, action_space
-        self.observation_space = self.recompute_output_observation_space(observation_space, action_space)
-        self.action_space = self.recompute_output_action_space(observation_space, action_space)
+        known = observation_space is not None  # pieces compute their output spaces from known inputs only
+        self.observation_space = self.recompute_output_observation_space(observation_space, action_space) if known else None
+        self.action_space = self.recompute_output_action_space(observation_space, action_space) if known else action_space
 
     def recompute_output_observation_space(
         self, input_observation_space: gym.Space | None, input_action_space: gym.Space | None

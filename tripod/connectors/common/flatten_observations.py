@@ -82,8 +82,6 @@ class FlattenObservations(ConnectorV2):
     def recompute_output_observation_space(
         self, input_observation_space: Any, input_action_space: Any
     ) -> Any:
-        if input_observation_space is None:
-            return None
         size = _flat_size(input_observation_space)
         return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 

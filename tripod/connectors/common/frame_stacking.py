@@ -47,8 +47,6 @@ class FrameStackingEnvToModule(ConnectorV2):
         self, input_observation_space: Any, input_action_space: Any
     ) -> Any:
         space = input_observation_space
-        if space is None:
-            return None
         if not isinstance(space, gym.spaces.Box) or not space.shape:
             raise ValueError(
                 f"FrameStackingEnvToModule stacks Box observations with at least one axis, got {space}."

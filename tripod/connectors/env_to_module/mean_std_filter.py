@@ -60,8 +60,6 @@ class MeanStdFilter(ConnectorV2):
         self, input_observation_space: Any, input_action_space: Any
     ) -> Any:
         space = input_observation_space
-        if space is None:
-            return None
         if not isinstance(space, gym.spaces.Box):
             raise ValueError(
                 f"MeanStdFilter normalises Box observations, got {space}. Put FlattenObservations() "

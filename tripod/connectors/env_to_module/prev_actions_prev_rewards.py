@@ -59,8 +59,6 @@ class PrevActionsPrevRewards(ConnectorV2):
     def recompute_output_observation_space(
         self, input_observation_space: Any, input_action_space: Any
     ) -> Any:
-        if input_observation_space is None:
-            return None
         space = input_action_space
         if isinstance(space, gym.spaces.Discrete):
             self._action_size, self._one_hot = int(space.n), True
