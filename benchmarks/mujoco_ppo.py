@@ -3,8 +3,9 @@
 Same step budget, same hyperparameters (rl-baselines3-zoo hyperparams/ppo.yml for HalfCheetah and
 Hopper: one env, VecNormalize, ReLU 256x256 actor and critic), each side in a fresh process per
 seed, one torch thread. tripod normalises with its connectors (``MeanStdFilter`` +
-``NormalizeRewards``), SB3 with ``VecNormalize``. Differences left: SB3 starts its log std at -2
-(``log_std_init``) and skips orthogonal init; tripod's default module starts the log std at 0.
+``NormalizeRewards``), SB3 with ``VecNormalize``; both start the log std at -2 (``log_std_init``).
+Difference left: SB3's rl-zoo settings turn orthogonal init off; tripod's default module uses
+torch's default init and a small (0.01) output layer for the policy.
 After training, 10 greedy episodes with the final statistics (frozen). Needs ``tripod-rl[mujoco]``.
 
     python benchmarks/mujoco_ppo.py --env HalfCheetah-v5 --steps 200000 --seeds 3
@@ -44,7 +45,8 @@ def run_tripod(env: str, steps: int, seed: int) -> dict:
                   num_epochs=z["n_epochs"], lr=z["learning_rate"], gamma=z["gamma"], lambda_=z["gae_lambda"],
                   clip_param=z["clip_range"], entropy_coeff=z["ent_coef"], vf_loss_coeff=z["vf_coef"],
                   grad_clip=z["max_grad_norm"])
-        .rl_module(model_config={"fcnet_hiddens": [256, 256], "fcnet_activation": "relu", "free_log_std": True})
+        .rl_module(model_config={"fcnet_hiddens": [256, 256], "fcnet_activation": "relu", "free_log_std": True,
+                                 "log_std_init": -2.0})
         .debugging(seed=seed)
     )  # fmt: skip
     algo = config.build()

@@ -328,3 +328,14 @@ def test_a_policies_to_train_function_is_saved_by_name_and_refused_on_load():
     lam = json.loads(json.dumps(config_to_dict(multi_agent_config(lambda mid, batch=None: True))))
     with pytest.raises(CheckpointError, match=r"'policies_to_train' was .*<lambda>.*Pass it again"):
         config_from_dict(lam, overrides, config_base=PPOConfig)
+
+
+def test_log_std_init_starts_the_free_log_std_and_needs_it():
+    config = PPOConfig().environment("Pendulum-v1").rl_module(model_config={"free_log_std": True, "log_std_init": -2.0})
+    algo = config.build()
+    assert torch.equal(algo.get_module().log_std.detach(), torch.tensor([-2.0]))
+    algo.stop()
+    with pytest.raises(ValueError, match="needs model_config\\['free_log_std'\\] = True"):
+        PPOConfig().environment("Pendulum-v1").rl_module(model_config={"log_std_init": -2.0}).build()
+    with pytest.raises(ConfigError, match="log_std_init.*finite number"):
+        PPOConfig().environment("Pendulum-v1").rl_module(model_config={"log_std_init": float("nan")}).build()

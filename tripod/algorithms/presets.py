@@ -57,12 +57,37 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "entropy_coeff": 0.0,
         "model_config": {"fcnet_hiddens": [64, 64]},
     },
-    # Off-policy presets. DQN CartPole: greedy evaluation reaches 475+ in 15-26k env steps (seeds
-    # 0-2; SB3's zoo settings: 50-130k); four envs sample 64 steps each, then 64 updates of 64.
+    # Box2D (`pip install 'tripod-rl[box2d]'`). After SB3 rl-zoo's gamma 0.999, lambda 0.98 and entropy
+    # 0.01, with 8192-step iterations of 10 epochs of 512-row minibatches (about 7k env steps/s on
+    # one core). Greedy evaluation reached 200 at 557k, 197k and 164k env steps (seeds 0-2, evaluated
+    # every 32k); the training return (exploring, 100 episodes) was still 55-93 then, so the greedy
+    # policy is evaluated every 4 iterations (32k env steps).
+    ("ppo", "LunarLander-v3"): {
+        "num_envs_per_env_runner": 16,
+        "train_batch_size_per_learner": 8192,
+        "minibatch_size": 512,
+        "num_epochs": 10,
+        "lr": 1e-3,
+        "gamma": 0.999,
+        "lambda_": 0.98,
+        "entropy_coeff": 0.01,
+        "evaluation_interval": 4,
+        "model_config": {"fcnet_hiddens": [64, 64]},
+    },
+    # Off-policy presets. DQN CartPole: four envs sample 64 steps each, then 64 updates of 64.
+    # With a constant lr 2.3e-3 the greedy policy swung between 500 and 90-250 from 30k steps on
+    # and collapsed (seeds 0-2, greedy evaluation every 5k: 14 of 24 evaluations after the first 500
+    # stayed >= 475 on seed 1, the training return never reached 475 on seed 2). Decaying lr to 1e-4
+    # by 50k steps keeps it: 37 of 39 evaluations >= 475 from the first solve (~41k) to 100k steps.
+    # Unseen seeds 100-104: solved by greedy evaluation at 31-92k env steps (docs/results.md).
+    # The training return (epsilon 0.04, 100-episode window) lags the greedy policy by 30-40k steps,
+    # so the greedy policy is evaluated every 10 iterations (~10k env steps) to stop when solved.
+    # Left: past ~130k steps Q can still drift above 1/(1-gamma) = 100 and diverge (seed 1).
     ("dqn", "CartPole-v1"): {
         "num_envs_per_env_runner": 4,
         "rollout_fragment_length": 64,
-        "lr": 2.3e-3,
+        "lr": [[0, 2.3e-3], [50_000, 1e-4]],
+        "evaluation_interval": 10,
         "train_batch_size_per_learner": 64,
         "training_intensity": 0.25,
         "n_step": 3,
@@ -74,7 +99,10 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     },
     # After SB3 rl-zoo's LunarLander settings, with 3-step returns; seed 0: training return -104 at 10k
     # env steps, 115 at 100k (greedy evaluation up to 173); about 150-300k steps to an average of 200.
+    # Seed 0, greedy evaluation every 25k env steps: 167 at 50k, 212 at 100k (87 s on one core), while
+    # the training return was 163; so the greedy policy is evaluated every 25 iterations (~25k).
     ("dqn", "LunarLander-v3"): {
+        "evaluation_interval": 25,
         "num_envs_per_env_runner": 4,
         "rollout_fragment_length": 4,
         "lr": 6.3e-4,
@@ -89,7 +117,11 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     },
     # SAC Pendulum: greedy evaluation reaches -200 in 2-3k env steps (seeds 0-4), as SB3's zoo
     # settings do, with 64-unit networks (16x less compute per update than 256) and 3-step returns.
+    # The training return (100 episodes of 200 steps) lags far behind: without periodic evaluation
+    # `tripod train` stopped at 15-21k env steps (42-66 s, seeds 0-2); evaluating every iteration
+    # (1000 env steps; 10 greedy episodes cost about a tenth of an iteration) stops at 2-3k.
     ("sac", "Pendulum-v1"): {
+        "evaluation_interval": 1,
         "actor_lr": 2e-3,
         "critic_lr": 2e-3,
         "alpha_lr": 2e-3,
@@ -123,6 +155,83 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "replay_buffer_capacity": 1_000_000,
         "model_config": {"fcnet_hiddens": [256, 256]},
     },
+    # MuJoCo PPO (`pip install 'tripod-rl[mujoco]'`): SB3 rl-zoo's settings (one env, 512-step batches,
+    # ReLU 256x256 actor and critic, log std starting at -2) with observation and reward normalisation
+    # by connectors (SB3: VecNormalize). HalfCheetah seed 0: greedy return 4,521 at 200k env steps
+    # (SB3 with the same settings in the same run: 4,240); Hopper: docs/results.md.
+    ("ppo", "HalfCheetah-v5"): {
+        "env_to_module_connector": [{"type": "MeanStdFilter"}, {"type": "NormalizeRewards", "gamma": 0.98}],
+        "num_envs_per_env_runner": 1,
+        "train_batch_size_per_learner": 512,
+        "minibatch_size": 64,
+        "num_epochs": 20,
+        "lr": 2.0633e-05,
+        "gamma": 0.98,
+        "lambda_": 0.92,
+        "clip_param": 0.1,
+        "entropy_coeff": 0.000401762,
+        "vf_loss_coeff": 0.58096,
+        "grad_clip": 0.8,
+        "model_config": {
+            "fcnet_hiddens": [256, 256], "fcnet_activation": "relu", "free_log_std": True, "log_std_init": -2.0,
+        },
+    },
+    ("ppo", "Hopper-v5"): {
+        "env_to_module_connector": [{"type": "MeanStdFilter"}, {"type": "NormalizeRewards", "gamma": 0.999}],
+        "num_envs_per_env_runner": 1,
+        "train_batch_size_per_learner": 512,
+        "minibatch_size": 32,
+        "num_epochs": 5,
+        "lr": 9.80828e-05,
+        "gamma": 0.999,
+        "lambda_": 0.99,
+        "clip_param": 0.2,
+        "entropy_coeff": 0.00229519,
+        "vf_loss_coeff": 0.835671,
+        "grad_clip": 0.7,
+        "model_config": {
+            "fcnet_hiddens": [256, 256], "fcnet_activation": "relu", "free_log_std": True, "log_std_init": -2.0,
+        },
+    },
+    # Pixels (`pip install 'tripod-rl[minatar]'`): 10x10x4 frames, one 3x3 conv of 16 filters, 128 units
+    # shared by policy and value. Seed 0: training return 4.5 at 75k env steps, 5.5 at 150k and
+    # 300k (greedy 5.8; random play 0.4), about 2.7k env steps/s on one core.
+    ("ppo", "MinAtar/Breakout-v1"): {
+        "num_envs_per_env_runner": 8,
+        "train_batch_size_per_learner": 1024,
+        "minibatch_size": 256,
+        "num_epochs": 4,
+        "lr": 1e-3,
+        "gamma": 0.99,
+        "lambda_": 0.95,
+        "entropy_coeff": 0.01,
+        "grad_clip": 0.5,
+        "model_config": {
+            "conv_filters": [[16, 3, 1, "same"]], "conv_activation": "relu",
+            "fcnet_hiddens": [128], "fcnet_activation": "relu", "vf_share_layers": True,
+        },
+    },
+    # Atari (`pip install 'tripod-rl[atari]'`): gymnasium's AtariPreprocessing (84x84 grayscale, 4 frames
+    # skipped, up to 30 no-op starts), 4 stacked frames, rewards clipped to their sign, the Nature CNN,
+    # and the usual PPO Atari settings (8 envs x 128 steps, 4 epochs of 256, clip 0.1). Pong needs
+    # millions of frames: docs/results.md says how far this machine got.
+    ("ppo", "ALE/Pong-v5"): {
+        "env_config": {"atari_preprocessing": True},
+        "env_to_module_connector": [{"type": "FrameStackingEnvToModule", "num_frames": 4}],
+        "clip_rewards": True,
+        "num_envs_per_env_runner": 8,
+        "train_batch_size_per_learner": 1024,
+        "minibatch_size": 256,
+        "num_epochs": 4,
+        "lr": 2.5e-4,
+        "gamma": 0.99,
+        "lambda_": 0.95,
+        "clip_param": 0.1,
+        "entropy_coeff": 0.01,
+        "vf_loss_coeff": 0.5,
+        "grad_clip": 0.5,
+        "model_config": {"fcnet_hiddens": [512], "fcnet_activation": "relu", "vf_share_layers": True},
+    },
 }
 
 
@@ -151,6 +260,8 @@ _DEFAULT_STOPS: dict[str, dict[str, float]] = {
     "LunarLander-v3": {"stop_return": 200.0, "stop_steps": 2_000_000},
     "LunarLanderContinuous-v3": {"stop_return": 200.0, "stop_steps": 1_000_000},
     "pettingzoo:mpe2.simple_spread_v3": {"stop_return": -55.0, "stop_steps": 300_000},
+    "MinAtar/Breakout-v1": {"stop_steps": 2_000_000},
+    "ALE/Pong-v5": {"stop_return": 18.0, "stop_steps": 10_000_000},
 }
 FALLBACK_STOP: dict[str, float] = {"stop_steps": 1_000_000}
 

@@ -94,7 +94,8 @@ class ConnectorV2:
     * :meth:`recompute_output_observation_space` / :meth:`recompute_output_action_space`
       when they change a space (the module is built for the env-to-module pipeline's output);
     * :meth:`__call__`: ``data`` ``[N, ...]`` (observations, or actions in a module-to-env
-      pipeline) to a new array (never modify ``data`` in place);
+      pipeline) to a new array (never modify ``data`` in place, and keep no reference to ``info``,
+      which the runner refills each step);
     * :meth:`peek` when ``__call__`` changes per-episode memory (it must not);
     * :meth:`reset` to size per-episode memory for ``num_envs`` sub-envs;
     * :meth:`process_rewards` to change training rewards; :meth:`end_round` to fold what

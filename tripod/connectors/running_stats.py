@@ -29,10 +29,17 @@ class RunningMeanStd:
         return self.m2 / self.count if self.count > 1 else np.zeros(self.shape)
 
     def add(self, samples: np.ndarray) -> None:
-        """Fold ``samples`` ``[B, *shape]`` in."""
-        samples = np.asarray(samples, dtype=np.float64).reshape((-1, *self.shape))
-        if len(samples):
-            self.combine(len(samples), samples.mean(axis=0), samples.var(axis=0) * len(samples))
+        """Fold ``samples`` ``[B, *shape]`` in (sums accumulate in float64; float32 samples are not copied)."""
+        samples = np.asarray(samples)
+        if samples.dtype.kind != "f":
+            samples = samples.astype(np.float64)
+        flat = samples.reshape(-1, int(np.prod(self.shape, dtype=np.int64)))
+        if not len(flat):
+            return
+        mean = flat.mean(axis=0, dtype=np.float64)
+        centred = flat - mean.astype(flat.dtype)
+        m2 = np.einsum("ij,ij->j", centred, centred, dtype=np.float64)
+        self.combine(len(flat), mean.reshape(self.shape), m2.reshape(self.shape))
 
     def combine(self, count: int, mean: np.ndarray, m2: np.ndarray) -> None:
         """Fold in another set's ``(count, mean, m2)``."""

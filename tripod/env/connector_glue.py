@@ -81,6 +81,8 @@ class RunnerConnectors:
         self.observation_space = pipeline.observation_space if pipeline is not None else observation_space
         self.same_step, self.num_envs = same_step, num_envs
         self._prev_done = np.zeros(num_envs, dtype=bool)
+        self._info = StepInfo(starts=self._prev_done)
+        self._final_info = StepInfo(starts=np.zeros(1, dtype=bool))
 
     @property
     def active(self) -> bool:
@@ -112,28 +114,18 @@ class RunnerConnectors:
             starts, self._prev_done = self._prev_done, np.asarray(done, dtype=bool).copy()
         if restarted is not None:
             starts = starts | restarted
-        info = StepInfo(
-            starts=np.asarray(starts, dtype=bool), prev_actions=actions, prev_rewards=rewards, update=update
-        )
+        info = self._info  # one object, refilled each step (pieces must not keep it)
+        info.starts = starts if type(starts) is np.ndarray and starts.dtype == bool else np.asarray(starts, bool)
+        info.prev_actions, info.prev_rewards, info.update = actions, rewards, update
         return self.env_to_module(obs, info)
 
     def final(self, obs: Any, index: int, actions: Any, rewards: Any) -> Any:
         """Sub-env ``index``'s final observation (from ``infos``) as the module sees it, one row."""
-
-        def row(x: Any) -> Any:
-            if isinstance(x, Mapping):
-                return {k: row(v) for k, v in x.items()}
-            if isinstance(x, tuple | list):
-                return tuple(row(v) for v in x)
-            return np.asarray(x)[None]
-
-        info = StepInfo(
-            starts=np.zeros(1, dtype=bool),
-            prev_actions=_row_of(actions, index),
-            prev_rewards=None if rewards is None else np.asarray(rewards)[index : index + 1],
-        )
-        out = self.env_to_module.peek(row(obs), index, info)
-        return _first_row(out)
+        info = self._final_info  # refilled per call, as in step()
+        info.prev_actions = _row_of(actions, index)
+        info.prev_rewards = None if rewards is None else np.asarray(rewards)[index : index + 1]
+        out = self.env_to_module.peek(obs[None] if type(obs) is np.ndarray else _batch_of_one(obs), index, info)
+        return out[0] if type(out) is np.ndarray else _first_row(out)
 
     # ------------------------------------------------------------------ actions and rewards
     def to_env(self, actions: Any) -> Any:
@@ -193,9 +185,19 @@ def _plain(piece_state: Any) -> Any:
     return piece_state
 
 
+def _batch_of_one(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {k: _batch_of_one(v) for k, v in x.items()}
+    if isinstance(x, tuple | list):
+        return tuple(_batch_of_one(v) for v in x)
+    return np.asarray(x)[None]
+
+
 def _row_of(x: Any, index: int) -> Any:
     if x is None:
         return None
+    if type(x) is np.ndarray:
+        return x[index : index + 1]
     if isinstance(x, Mapping):
         return {k: _row_of(v, index) for k, v in x.items()}
     if isinstance(x, tuple | list):

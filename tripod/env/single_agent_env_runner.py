@@ -515,7 +515,7 @@ class SingleAgentEnvRunner(EnvRunner):
         """The module's observations of step ``t`` through the env-to-module connectors; the step's
         final observations go into ``final_obs`` the same way (before the pieces' memory moves on)."""
         self.check_obs(obs, "step")
-        actions = copy_row(bufs.actions, t)
+        actions = bufs.actions[t] if type(bufs.actions) is np.ndarray else copy_row(bufs.actions, t)
         for n, final in finals.items():
             final_obs[(t, n)] = self.connectors.final(final, n, actions, reward)
         rebuilt = getattr(self.env, "restarted", None)

@@ -69,6 +69,11 @@ class DefaultPPORLModule(RLModule, InferenceOnlyAPI, ValueFunctionAPI):
         # so an inference-only copy keeps the critic's encoder (not the value head).
         self._critic_state = cfg["use_lstm"] and not self._share
         self._free_log_std = cfg["free_log_std"] and isinstance(self.action_space, gym.spaces.Box)
+        if cfg["log_std_init"] != 0.0 and not self._free_log_std:
+            raise ValueError(
+                f"model_config['log_std_init'] = {cfg['log_std_init']!r} sets the starting learned log standard "
+                "deviation of Box actions: it needs model_config['free_log_std'] = True (and a Box action space)."
+            )
         width = get_action_dist_cls(self.action_space).required_input_dim(self.action_space)
         head_width = width // 2 if self._free_log_std else width
 
@@ -80,7 +85,7 @@ class DefaultPPORLModule(RLModule, InferenceOnlyAPI, ValueFunctionAPI):
             actor.out_dim, cfg["head_fcnet_hiddens"], out_dim=head_width, output_init_std=0.01, **head_kw
         )
         if self._free_log_std:
-            self.log_std = nn.Parameter(torch.zeros(head_width))
+            self.log_std = nn.Parameter(torch.full((head_width,), float(cfg["log_std_init"])))
         critic = vf = None
         if not self._share and (not self.inference_only or self._critic_state):
             critic = BatchEncoder.wrap(build_encoder(obs_space, cfg))

@@ -53,7 +53,8 @@ class MeanStdFilter(ConnectorV2):
         self.de_mean_to_zero, self.de_std_to_one = bool(de_mean_to_zero), bool(de_std_to_one)
         self.clip_by_value = None if clip_by_value is None else float(clip_by_value)
         self.update_stats, self.epsilon = bool(update_stats), float(epsilon)
-        self._pending: list[np.ndarray] = []
+        self._rows: np.ndarray | None = None  # the observations of the round so far, flat
+        self._filled = 0
         super().__init__(input_observation_space, input_action_space, **kwargs)
 
     def recompute_output_observation_space(
@@ -73,19 +74,32 @@ class MeanStdFilter(ConnectorV2):
     # ------------------------------------------------------------------ data
     def __call__(self, data: np.ndarray, info: StepInfo) -> np.ndarray:
         if info.update and self.update_stats:
-            self._pending.append(np.array(data, dtype=np.float32))
+            self._record(data)
         out = np.subtract(data, self._shift, dtype=np.float32)
         out *= self._scale
-        if self.clip_by_value is not None:
-            np.clip(out, -self.clip_by_value, self.clip_by_value, out=out)
+        if self.clip_by_value is not None:  # two ufuncs: a third of np.clip's cost on small arrays
+            np.minimum(out, self.clip_by_value, out=out)
+            np.maximum(out, -self.clip_by_value, out=out)
         return out
 
+    def _record(self, data: np.ndarray) -> None:
+        """Keep ``data``'s rows for the round's update (in a buffer that doubles when full)."""
+        rows = len(data)
+        end = self._filled + rows
+        if self._rows is None or end > len(self._rows):
+            grown = np.empty((max(2 * end, 1024), *self._stats.shape), dtype=np.float32)
+            if self._filled:
+                grown[: self._filled] = self._rows[: self._filled]
+            self._rows = grown
+        self._rows[self._filled : end] = data
+        self._filled = end
+
     def end_round(self, update: bool) -> None:
-        if self._pending:
+        if self._filled:
             if update and self.update_stats:
-                self._stats.add(np.concatenate(self._pending))
+                self._stats.add(self._rows[: self._filled])
                 self._refresh()
-            self._pending = []
+            self._filled = 0
 
     def _refresh(self) -> None:
         """The shift and scale applied from now on (identity until two observations were seen)."""
@@ -119,7 +133,7 @@ class MeanStdFilter(ConnectorV2):
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self._stats.set_state(state)
-        self._pending = []
+        self._filled = 0
         self._refresh()
 
     def merge_states(self, states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

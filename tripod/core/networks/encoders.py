@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -66,6 +67,11 @@ def _check_bool(v: object) -> str | None:
     return None if isinstance(v, bool | np.bool_) else "expected True or False"
 
 
+def _check_finite_number(v: object) -> str | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return None if ok else "expected a finite number"
+
+
 def _check_pos_int(v: object) -> str | None:
     return None if _is_int(v) and v > 0 else "expected a positive int"
 
@@ -84,6 +90,7 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "free_log_std": _check_bool,
     "lstm_use_prev_action": _check_bool,
     "lstm_use_prev_reward": _check_bool,
+    "log_std_init": _check_finite_number,
 }
 assert set(_CHECKS) == set(DEFAULT_MODEL_CONFIG) - set(_UNSUPPORTED)
 

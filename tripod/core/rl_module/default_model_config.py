@@ -88,6 +88,11 @@ class DefaultModelConfig:
         False, "`Box` actions: a learned, state-independent log standard deviation instead of a predicted one"
     )
     log_std_clip_param: float = _key(20.0, "not implemented by tripod's default modules", tripod=False)
+    log_std_init: float = _key(
+        0.0,
+        "tripod only (Stable-Baselines3's name): the starting value of the `free_log_std` log standard "
+        "deviation (rl-zoo's MuJoCo settings use -2)",
+    )
     vf_share_layers: bool = _key(
         False,
         "one encoder for policy and value function (with `False`, two separate ones; RLlib's default "
