@@ -14,13 +14,13 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tripod.export.graph import ExportError
 from tripod.export.writers import SUFFIXES, require_onnx, sha256, write_error, write_export
+from tripod.io.atomic_write import swap_into_place
 from tripod.io.checkpoint import CheckpointError, read_json, recover_leftovers, write_metadata
 from tripod.io.checkpoint_replace import occupied_directory
 
@@ -90,21 +90,6 @@ def _check_ids(module_ids: list[str]) -> None:
             )
 
 
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    backup = None
-    if target.exists():  # checked by check_export_target: empty, or an unchanged export of tripod's
-        backup = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
-        os.rename(target, backup)
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        if backup is not None:
-            os.rename(backup, target)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
-
-
 def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extra: dict | None = None) -> None:
     """Write every module into a temp dir next to ``target``, then rename it into place."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -116,7 +101,7 @@ def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extra:
             files[path.name] = write_export(module, fmt, path, module_id=module_id, extra=extra)["sha256"]
             files[f"{module_id}.json"] = sha256(tmp / f"{module_id}.json")
         write_metadata(tmp, {"kind": EXPORT_KIND, "format": fmt, "modules": list(modules), "files": files})
-        _swap_into_place(tmp, target)
+        swap_into_place(tmp, target)  # target checked by check_export_target: empty, or an unchanged export
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

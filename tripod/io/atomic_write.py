@@ -24,7 +24,7 @@ from tripod.io.checkpoint_replace import (
     recover_leftovers,
 )
 
-__all__ = ["atomic_directory", "atomic_write_file", "write_json"]
+__all__ = ["atomic_directory", "atomic_write_file", "swap_into_place", "write_json"]
 
 
 @contextlib.contextmanager
@@ -63,7 +63,7 @@ def atomic_directory(
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; checkpoints get normal permissions
         yield tmp
         _fsync_tree(tmp)
-        _swap_into_place(tmp, target)
+        swap_into_place(tmp, target)
     except OverwriteError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -78,7 +78,10 @@ def atomic_directory(
     recover_leftovers(target)
 
 
-def _swap_into_place(tmp: Path, target: Path) -> None:
+def swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename the finished directory ``tmp`` to ``target``; a directory already at ``target`` is
+    moved aside first, put back if the rename fails, and removed (with everything in it) after.
+    Callers check beforehand that ``target`` may be replaced."""
     backup = None
     if target.exists():
         backup = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
