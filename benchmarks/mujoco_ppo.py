@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--env", default="HalfCheetah-v5", choices=sorted(ZOO))
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--side", choices=["tripod", "sb3"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -95,7 +96,7 @@ def main() -> None:
     print(f"{args.env}, {args.steps} env steps, load average {os.getloadavg()[0]:.2f}")
     print("| seed | library | env steps | train s | steps/s | greedy return |\n|---:|---|---:|---:|---:|---:|")
     out: dict[str, list[dict]] = {"tripod": [], "sb3": []}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for side in ("tripod", "sb3"):
             proc = subprocess.run([sys.executable, __file__, "--side", side, "--seed", str(seed), "--env", args.env,
                                    "--steps", str(args.steps)], capture_output=True, text=True, check=True)  # fmt: skip
