@@ -1,13 +1,18 @@
 """Pixel PPO throughput: env steps/s of whole PPO training on MinAtar (and optionally ALE), tripod vs
 Stable-Baselines3 with the same CNN, hyperparameters and step budget, in one run.
 
-Both sides: one conv layer (16 filters 3x3, stride 1, same padding) -> flatten -> 128 units (ReLU),
-shared by the policy and value heads (SB3's CnnPolicy shares its features extractor); 8 envs x 128
-steps = 1024 steps per update, 4 epochs of minibatches of 256, lr 2.5e-4; one torch thread each.
+MinAtar, both sides: one conv layer (16 filters 3x3, stride 1, same padding) -> flatten -> 128 units
+(ReLU), shared by the policy and value heads (SB3's CnnPolicy shares its features extractor).
+ALE (``--env ALE/Pong-v5``), both sides: gymnasium's ``AtariPreprocessing`` (84x84 grey, frame skip
+4, 30 no-op starts), a 4-frame stack (tripod: ``FrameStackingEnvToModule``, SB3: ``VecFrameStack``),
+the Nature CNN with 512 shared units (SB3's ``CnnPolicy``), rewards sign-clipped on both sides.
+Both: 8 envs x 128 steps = 1024 steps per update, 4 epochs of minibatches of 256, lr 2.5e-4; one
+torch thread each.
 Each side runs in a fresh process per seed (imports counted separately: "train s" is the training
 loop only). Target (issue 12): tripod >= 2x SB3.
 
     python benchmarks/pixels.py [--env MinAtar/Breakout-v1] [--steps 50000] [--seeds 3]
+    python benchmarks/pixels.py --env ALE/Pong-v5 --steps 10240 --seeds 3
 """
 
 from __future__ import annotations
@@ -30,13 +35,19 @@ def run_tripod(env: str, steps: int, seed: int) -> dict:
 
     torch.set_num_threads(1)
     config = (
-        PPOConfig().environment(env).env_runners(num_envs_per_env_runner=N_ENVS)
+        PPOConfig().env_runners(num_envs_per_env_runner=N_ENVS)
         .training(train_batch_size_per_learner=N_ENVS * N_STEPS, minibatch_size=MINIBATCH, num_epochs=EPOCHS,
                   lr=LR, gamma=0.99, lambda_=0.95, entropy_coeff=0.01, vf_loss_coeff=0.5, grad_clip=0.5)
-        .rl_module(model_config={"conv_filters": [[16, 3, 1, "same"]], "conv_activation": "relu",
-                                 "fcnet_hiddens": [128], "fcnet_activation": "relu", "vf_share_layers": True})
         .debugging(seed=seed)
     )  # fmt: skip
+    if env.startswith("ALE/"):
+        config.environment(env, env_config={"atari_preprocessing": True}, clip_rewards=True)
+        config.env_runners(env_to_module_connector=[{"type": "FrameStackingEnvToModule", "num_frames": 4}])
+        config.rl_module(model_config={"fcnet_hiddens": [512], "fcnet_activation": "relu", "vf_share_layers": True})
+    else:
+        config.environment(env)
+        config.rl_module(model_config={"conv_filters": [[16, 3, 1, "same"]], "conv_activation": "relu",
+                                       "fcnet_hiddens": [128], "fcnet_activation": "relu", "vf_share_layers": True})
     algo = config.build()
     t0 = time.perf_counter()
     while algo.num_env_steps_sampled_lifetime < steps:
@@ -70,11 +81,23 @@ def run_sb3(env: str, steps: int, seed: int) -> dict:
         def forward(self, obs: torch.Tensor) -> torch.Tensor:
             return self.net(obs.permute(0, 3, 1, 2))
 
-    venv = make_vec_env(env, n_envs=N_ENVS, seed=seed)
+    if env.startswith("ALE/"):
+        from stable_baselines3.common.atari_wrappers import ClipRewardEnv
+        from stable_baselines3.common.vec_env import VecFrameStack
+
+        def preprocessed(e: gym.Env) -> gym.Env:
+            return ClipRewardEnv(gym.wrappers.AtariPreprocessing(e, grayscale_newaxis=True))
+
+        venv = VecFrameStack(make_vec_env(env, n_envs=N_ENVS, seed=seed, env_kwargs={"frameskip": 1},
+                                          wrapper_class=preprocessed), n_stack=4)  # fmt: skip
+        policy, kwargs = "CnnPolicy", {}
+    else:
+        venv = make_vec_env(env, n_envs=N_ENVS, seed=seed)
+        policy, kwargs = "MlpPolicy", {"features_extractor_class": SmallCNN, "net_arch": []}
     model = PPO(
-        "MlpPolicy", venv, n_steps=N_STEPS, batch_size=MINIBATCH, n_epochs=EPOCHS, learning_rate=LR,
+        policy, venv, n_steps=N_STEPS, batch_size=MINIBATCH, n_epochs=EPOCHS, learning_rate=LR,
         gamma=0.99, gae_lambda=0.95, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, seed=seed, device="cpu",
-        policy_kwargs={"features_extractor_class": SmallCNN, "net_arch": []},
+        policy_kwargs=kwargs,
     )  # fmt: skip
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps)

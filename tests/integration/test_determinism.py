@@ -433,3 +433,55 @@ def test_unseeded_scope_forks_the_global_generators():
     with GlobalRNGScope(None):  # the fork moved the global generators on: the next one differs
         z = torch.rand(2)
     assert not torch.equal(x, z)
+
+
+def _numpy_legacy_of(scope: GlobalRNGScope) -> np.random.RandomState:
+    """A plain RandomState holding ``scope``'s NumPy state (the reference stream)."""
+    n = scope.get_state()["numpy"]
+    reference = np.random.RandomState()
+    reference.set_state((n["kind"], n["keys"], n["pos"], n["has_gauss"], n["cached"]))
+    return reference
+
+
+def test_scopes_keep_numpy_gaussian_caches_apart():
+    """The legacy Gaussian cache (filled by odd-sized normal draws) belongs to its stream.
+
+    Scopes swap NumPy's words without get_state/set_state while the cache is provably empty;
+    every interleaving below must still equal three separate RandomState streams.
+    """
+    np.random.seed(5)
+    outer_ref = np.random.RandomState(5)
+    a, b = GlobalRNGScope(1), GlobalRNGScope(2)
+    ref_a, ref_b = _numpy_legacy_of(a), _numpy_legacy_of(b)
+    draws = [
+        ("a", "randn", 1), ("out", "randn", 1), ("b", "rand", 2), ("a", "randn", 1), ("out", "rand", 1),
+        ("a", "randn", 3), ("b", "randn", 1), ("out", "randn", 1), ("out", "randn", 1), ("b", "randn", 1),
+        ("a", "rand", 1), ("b", "rand", 1), ("out", "randn", 2), ("a", "randn", 2), ("b", "randn", 1),
+    ]  # fmt: skip
+    scopes, refs = {"a": a, "b": b}, {"a": ref_a, "b": ref_b, "out": outer_ref}
+    for who, method, n in draws:
+        if who == "out":
+            got = getattr(np.random, method)(n)
+        else:
+            with scopes[who]:
+                got = getattr(np.random, method)(n)
+        assert np.array_equal(got, getattr(refs[who], method)(n)), (who, method, n)
+    # Checkpointed states carry the cache: a restored scope continues the same stream.
+    saved = a.get_state()
+    assert saved["numpy"]["has_gauss"] == 1  # a drew 1 + 1 + 3 + 2 normals: one cached
+    copy = GlobalRNGScope(0)
+    copy.set_state(saved)
+    with copy:
+        assert np.array_equal(np.random.randn(3), ref_a.randn(3))
+    # Outside code that reseeds or sets the state between scope entries is respected.
+    np.random.seed(11)
+    with a:
+        np.random.rand(1)
+    assert np.array_equal(np.random.rand(2), np.random.RandomState(11).rand(2))
+    state = np.random.get_state()
+    with b:
+        np.random.randn(1)
+    np.random.set_state(state)
+    with a:
+        np.random.randn(1)
+    assert np.array_equal(np.random.rand(2), np.random.RandomState(11).rand(4)[2:])

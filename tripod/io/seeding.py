@@ -10,6 +10,7 @@ from one seed draw the same numbers however their calls interleave.
 
 from __future__ import annotations
 
+import ctypes
 import random
 from typing import Any
 
@@ -67,18 +68,86 @@ def torch_generator(seed: int | None, *key: int, device: Any = "cpu") -> torch.G
 
 
 # ------------------------------------------------------------------ global states
-def _capture() -> tuple[torch.Tensor, tuple, tuple]:
-    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+class _LegacyNumpy:
+    """Swaps of NumPy's legacy global generator (``np.random.rand`` & co.) in about a microsecond.
+
+    ``np.random.get_state()`` / ``set_state()`` cost 50-90 us each, and a scope swaps four times
+    per entry. The Mersenne Twister's words and position (2,500 bytes) are readable and
+    writable through the bit generator's public ctypes interface; the legacy Gaussian cache
+    (``has_gauss``) is not, so the fast path is taken only while that cache is provably empty:
+    a state is then ``bytes``, otherwise the full ``get_state()`` tuple. The cache fills only
+    when a Gaussian pair is drawn, which also moves the words; so if the global words still
+    equal the last ones known with an empty cache, the cache is still empty.
+    """
+
+    NBYTES = 625 * 4  # uint32 key[624]; int pos
+
+    def __init__(self) -> None:
+        self.bit_generator: Any = None
+        self.address = 0
+        self.clean: bytes | None = None  # the global words when last known with an empty cache
+        try:
+            bit_generator = np.random.mtrand._rand._bit_generator
+            address = int(bit_generator.ctypes.state_address)
+            _, keys, pos, _, _ = np.random.get_state()
+            words = ctypes.string_at(address, self.NBYTES)
+            expected = np.asarray(keys, dtype=np.uint32).tobytes() + np.array([pos], dtype=np.int32).tobytes()
+        except (AttributeError, TypeError, ValueError):  # another NumPy: the plain calls only
+            return
+        if words == expected:
+            self.bit_generator, self.address = bit_generator, address
+
+    def _fast(self) -> bool:
+        return self.address != 0 and np.random.mtrand._rand._bit_generator is self.bit_generator
+
+    def capture(self) -> bytes | tuple:
+        """The global state: its words (``bytes``) when its Gaussian cache is empty, else the full tuple."""
+        if self._fast():
+            words = ctypes.string_at(self.address, self.NBYTES)
+            if words == self.clean:
+                return words
+            full = np.random.get_state()
+            self.clean = ctypes.string_at(self.address, self.NBYTES) if full[3] == 0 else None
+            return self.clean if full[3] == 0 else full
+        return np.random.get_state()
+
+    def install(self, state: bytes | tuple) -> None:
+        """Make ``state`` (from :meth:`capture` or :func:`full_numpy_state`) the global state."""
+        if isinstance(state, bytes):
+            if self._fast() and ctypes.string_at(self.address, self.NBYTES) == self.clean:
+                ctypes.memmove(self.address, state, self.NBYTES)
+                self.clean = state
+                return
+            state = full_numpy_state(state)
+        np.random.set_state(state)
+        if self._fast():
+            self.clean = ctypes.string_at(self.address, self.NBYTES) if state[3] == 0 else None
 
 
-def _install(state: tuple[torch.Tensor, tuple, tuple]) -> None:
+def full_numpy_state(state: bytes | tuple) -> tuple:
+    """``np.random.get_state()``'s tuple for a state :class:`_LegacyNumpy` captured."""
+    if not isinstance(state, bytes):
+        return state
+    words = np.frombuffer(state, dtype=np.uint32)
+    return ("MT19937", words[:624].copy(), int(words[624]), 0, 0.0)
+
+
+_NUMPY = _LegacyNumpy()
+
+
+def _capture() -> tuple[torch.Tensor, Any, tuple]:
+    return torch.get_rng_state(), _NUMPY.capture(), random.getstate()
+
+
+def _install(state: tuple[torch.Tensor, Any, tuple]) -> None:
     torch.set_rng_state(state[0])
-    np.random.set_state(state[1])
+    _NUMPY.install(state[1])
     random.setstate(state[2])
 
 
-def _to_leaves(state: tuple[torch.Tensor, tuple, tuple]) -> dict[str, Any]:
-    torch_state, (kind, keys, pos, has_gauss, cached), (py_version, py_state, py_gauss) = state
+def _to_leaves(state: tuple[torch.Tensor, Any, tuple]) -> dict[str, Any]:
+    torch_state, numpy_state, (py_version, py_state, py_gauss) = state
+    kind, keys, pos, has_gauss, cached = full_numpy_state(numpy_state)
     return {
         "torch": torch_state.clone(),
         "numpy": {
@@ -121,9 +190,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`get_rng_state` returned."""
     torch.set_rng_state(torch.as_tensor(state["torch"], dtype=torch.uint8))
     n = state["numpy"]
-    np.random.set_state(
-        (n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["cached"])
-    )
+    _NUMPY.install((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     p = state["python"]
     random.setstate((p["version"], tuple(int(x) for x in np.asarray(p["state"])), p["gauss"]))
 
