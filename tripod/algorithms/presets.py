@@ -9,6 +9,28 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+# Atari (`pip install 'tripod-rl[atari]'`): gymnasium's AtariPreprocessing (84x84 grayscale, 4 frames
+# skipped, up to 30 no-op starts), 4 stacked frames, rewards clipped to their sign, the Nature CNN,
+# and the usual PPO Atari settings (8 envs x 128 steps, 4 epochs of 256, clip 0.1). Both games need
+# millions of env steps: docs/results.md has Breakout's curve as far as this 2-core machine got.
+_PPO_ATARI: dict[str, Any] = {
+    "env_config": {"atari_preprocessing": True},
+    "env_to_module_connector": [{"type": "FrameStackingEnvToModule", "num_frames": 4}],
+    "clip_rewards": True,
+    "num_envs_per_env_runner": 8,
+    "train_batch_size_per_learner": 1024,
+    "minibatch_size": 256,
+    "num_epochs": 4,
+    "lr": 2.5e-4,
+    "gamma": 0.99,
+    "lambda_": 0.95,
+    "clip_param": 0.1,
+    "entropy_coeff": 0.01,
+    "vf_loss_coeff": 0.5,
+    "grad_clip": 0.5,
+    "model_config": {"fcnet_hiddens": [512], "fcnet_activation": "relu", "vf_share_layers": True},
+}
+
 # (algorithm name, gymnasium env id) -> config field values.
 _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # Solves (100-episode training mean >= 475, greedy eval 500) in about 70-80k env steps.
@@ -211,27 +233,8 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
             "fcnet_hiddens": [128], "fcnet_activation": "relu", "vf_share_layers": True,
         },
     },
-    # Atari (`pip install 'tripod-rl[atari]'`): gymnasium's AtariPreprocessing (84x84 grayscale, 4 frames
-    # skipped, up to 30 no-op starts), 4 stacked frames, rewards clipped to their sign, the Nature CNN,
-    # and the usual PPO Atari settings (8 envs x 128 steps, 4 epochs of 256, clip 0.1). Pong needs
-    # millions of frames: docs/results.md says how far this machine got.
-    ("ppo", "ALE/Pong-v5"): {
-        "env_config": {"atari_preprocessing": True},
-        "env_to_module_connector": [{"type": "FrameStackingEnvToModule", "num_frames": 4}],
-        "clip_rewards": True,
-        "num_envs_per_env_runner": 8,
-        "train_batch_size_per_learner": 1024,
-        "minibatch_size": 256,
-        "num_epochs": 4,
-        "lr": 2.5e-4,
-        "gamma": 0.99,
-        "lambda_": 0.95,
-        "clip_param": 0.1,
-        "entropy_coeff": 0.01,
-        "vf_loss_coeff": 0.5,
-        "grad_clip": 0.5,
-        "model_config": {"fcnet_hiddens": [512], "fcnet_activation": "relu", "vf_share_layers": True},
-    },
+    ("ppo", "ALE/Pong-v5"): _PPO_ATARI,
+    ("ppo", "ALE/Breakout-v5"): _PPO_ATARI,
 }
 
 
@@ -262,6 +265,7 @@ _DEFAULT_STOPS: dict[str, dict[str, float]] = {
     "pettingzoo:mpe2.simple_spread_v3": {"stop_return": -55.0, "stop_steps": 300_000},
     "MinAtar/Breakout-v1": {"stop_steps": 2_000_000},
     "ALE/Pong-v5": {"stop_return": 18.0, "stop_steps": 10_000_000},
+    "ALE/Breakout-v5": {"stop_steps": 10_000_000},
 }
 FALLBACK_STOP: dict[str, float] = {"stop_steps": 1_000_000}
 
