@@ -230,8 +230,9 @@ class GlobalRNGScope:
 
     ``with scope:`` swaps the owner's states in and, on exit, keeps where they got to
     and puts the caller's states back, so user code run inside draws from the owner's
-    stream and nothing outside notices. Entering costs a few microseconds: wrap a
-    whole sampling round or update, not each step. Re-entering an active scope is a
+    stream and nothing outside notices. Entering and leaving cost tens of microseconds
+    (most of it Python's ``random.getstate``): wrap a whole sampling round or update,
+    not each step. Re-entering an active scope is a
     no-op. With a CUDA ``device`` that device's generator is swapped as well.
     The global generators are process-wide: scopes entered from several threads at
     once do not keep the threads' streams apart.
