@@ -137,6 +137,24 @@ def test_statistics_reach_evaluation_and_survive_checkpoints(tmp_path):
     restored.stop()
 
 
+def test_single_action_inference_follows_new_statistics_without_rebuilding_each_call():
+    algo = _ppo(env_to_module_connector=[MeanStdFilter()]).build()
+    algo.train()
+    obs = np.array([[0.1, -0.2, 0.03, 0.4]], np.float32)
+    first = algo.connector_pipeline(cached=True)
+    assert algo.connector_pipeline(cached=True) is first  # same statistics: the same pipeline
+    assert algo.connector_pipeline() is not first  # the public default stays a fresh one
+    before = first(obs, StepInfo(np.ones(1, bool)))
+    algo.train()  # new observations move the statistics
+    second = algo.connector_pipeline(cached=True)
+    assert second is not first
+    after = second(obs, StepInfo(np.ones(1, bool)))
+    assert not np.allclose(before, after)
+    fresh = algo.connector_pipeline()(obs, StepInfo(np.ones(1, bool)))
+    np.testing.assert_array_equal(after, fresh)
+    algo.stop()
+
+
 def test_a_factory_function_must_be_passed_again_to_restore(tmp_path):
     algo = _ppo(env_to_module_connector=lambda env: [MeanStdFilter()]).build()
     algo.train()

@@ -192,7 +192,7 @@ class _FakeAlgo:
     def get_module(self, module_id="default_policy"):
         return self.module
 
-    def connector_pipeline(self):
+    def connector_pipeline(self, cached=False):
         return None  # no env-to-module connectors
 
 

@@ -387,11 +387,14 @@ class Algorithm:
         observations = through_connectors(self, observations)
         return compute_actions(module, observations, explore=explore, state=state, episode_start=episode_start)
 
-    def connector_pipeline(self) -> Any:
+    def connector_pipeline(self, cached: bool = False) -> Any:
         """A fresh env-to-module connector pipeline for one env, with the env runners' current
-        statistics (None without connectors): what inference outside the runners applies."""
+        statistics (None without connectors): what inference outside the runners applies.
+        ``cached``: reuse the one built for the same statistics (stateless use only)."""
         spec = self.module_spec
-        return self._connectors.inference_pipeline(self.env_runner_group, getattr(spec, "model_config", None))
+        return self._connectors.inference_pipeline(
+            self.env_runner_group, getattr(spec, "model_config", None), cached
+        )
 
     def predict(
         self,

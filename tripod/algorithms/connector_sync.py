@@ -47,25 +47,36 @@ class ConnectorSync:
         self.config = config
         self.active = getattr(config, "env_to_module_connector", None) is not None
         self.states: list[Any] = []
+        self._spaces: Any = None  # the runners' env spaces (asked once: a remote call on Ray)
+        self._cached: tuple[Any, Any] | None = None  # (the states it holds, pipeline)
 
-    def inference_pipeline(self, group: Any, module_config: Any) -> Any:
-        """A fresh env-to-module pipeline for one env with the runners' statistics, or None.
+    def inference_pipeline(self, group: Any, module_config: Any, cached: bool = False) -> Any:
+        """An env-to-module pipeline for one env with the runners' statistics, or None.
 
         For inference outside the env runners (``compute_single_action``, rendered episodes);
         ``module_config`` is the module's ``model_config`` (``lstm_use_prev_action`` adds a piece).
+        A fresh pipeline each call, or with ``cached`` the one built for the same statistics
+        (for stateless use only: callers must not step its per-episode memory or learn).
         """
         if self.config.is_multi_agent:
             return None
         extra = prev_action_pieces(module_config or {})
         if not self.active and not extra:
             return None
-        observation_space, action_space = group.foreach_env_runner(_env_spaces)[0]
+        states = self.state_for_evaluation(group).get("connectors", [])
+        if cached and self._cached is not None and self._cached[0] is self.states:
+            return self._cached[1]
+        if self._spaces is None:
+            self._spaces = group.foreach_env_runner(_env_spaces)[0]
+        observation_space, action_space = self._spaces
         pipeline = build_env_to_module(
             self.config.env_to_module_connector, None, observation_space, action_space, 1, extra
         )
-        states = [s["env_to_module"] for s in self.state_for_evaluation(group).get("connectors", []) if s.get("env_to_module")]
-        if pipeline is not None and states:
-            pipeline.set_state(pipeline.merge_states(states))
+        pieces = [s["env_to_module"] for s in states if s.get("env_to_module")]
+        if pipeline is not None and pieces:
+            pipeline.set_state(pipeline.merge_states(pieces))
+        if cached:
+            self._cached = (self.states, pipeline)
         return pipeline
 
     def after_sample(self, group: Any) -> None:

@@ -84,7 +84,7 @@ def through_connectors(algo: Any, observation: Any) -> Any:
         ValueError: The connectors keep per-episode memory (frame stacks, previous actions), which
             single observations cannot supply.
     """
-    pipeline = algo.connector_pipeline()
+    pipeline = algo.connector_pipeline(cached=True)  # rebuilt when the statistics change
     if pipeline is None:
         return observation
     if pipeline.per_episode_memory:
