@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 import pytest
 
-from tripod.benchmark import report
-from tripod.benchmark.races import Race, available_peers, run_one, summarize
+from tripod.benchmark import races, report, rllib_side
+from tripod.benchmark.races import RACES, Race, available_peers, run_one, summarize
 from tripod.benchmark.sampling import sampling_race
 from tripod.cli import main
 
@@ -52,6 +53,45 @@ def test_missing_peers_are_left_out_with_the_fix(tmp_path, monkeypatch):
     fake_python = tmp_path / "python"
     fake_python.write_text("")
     assert available_peers(["rllib"], str(fake_python)) == (["rllib"], [])
+
+
+def test_every_race_has_an_rllib_side_with_rllibs_tuned_settings(monkeypatch):
+    calls = []
+    monkeypatch.setattr(races, "run_one", lambda lib, race, seed, **kw: calls.append((race.name, lib, kw)) or {})
+    for race in RACES.values():
+        races.run_race(race, [0], ["sb3", "rllib"], rllib_python="/opt/rllib/bin/python")
+        assert race.peers == ("sb3", "rllib")
+        assert race.algo in rllib_side.TUNED  # the script accepts it and configures RLlib for it
+        cmd = races._command("rllib", race, 2, "/opt/rllib/bin/python")
+        assert cmd == ["/opt/rllib/bin/python", str(races.RLLIB_SIDE), race.algo, race.env, "--stop-return",
+                       str(race.stop_return), "--eval-every", str(race.eval_every), "--max-steps",
+                       str(race.max_steps), "--seed", "2"]  # fmt: skip
+    assert [(name, lib) for name, lib, _ in calls] == [(n, lib) for n in RACES for lib in ("tripod", "sb3", "rllib")]
+    assert all(kw["rllib_python"] == "/opt/rllib/bin/python" for _, _, kw in calls)
+    assert races.RLLIB_SIDE.exists()
+
+
+STUB_SIDE = """import json, sys
+argv = sys.argv[1:]
+steps = int(argv[argv.index("--eval-every") + 1])
+print("RLlib's own chatter")
+print(json.dumps({"lib": "rllib", "seed": int(argv[-1]), "env_steps": steps, "eval_return_mean": -150.0,
+                  "curve": [[steps, 1.0, -150.0]], "inside_s": 1.0, "argv": argv}))
+"""
+
+
+@pytest.mark.parametrize("name", ["dqn", "sac"])
+def test_the_rllib_side_joins_the_dqn_and_sac_races(name, tmp_path, monkeypatch):
+    stub = tmp_path / "rllib_side.py"
+    stub.write_text(STUB_SIDE)
+    monkeypatch.setattr(races, "RLLIB_SIDE", stub)
+    race = RACES[name]
+    row = run_one("rllib", race, seed=1, rllib_python=sys.executable, timeout=60)
+    assert row["ok"], row.get("error")
+    assert row["argv"][:2] == [race.algo, race.env] and row["argv"][-2:] == ["--seed", "1"]
+    assert row["solved"] == (name == "sac") and row["wall_s"] > 0  # -150 clears -200 (Pendulum), not 475
+    page = report.race_markdown(race, [row], summarize([row]), [], None)
+    assert f"| rllib | 1 | {row['wall_s']:.1f} | {race.eval_every:,} | -150.0 |" in page
 
 
 def test_result_files_replace_only_what_tripod_benchmark_wrote(tmp_path):

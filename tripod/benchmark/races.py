@@ -44,8 +44,8 @@ class Race:
 
 RACES: dict[str, Race] = {
     "ppo": Race("ppo", "ppo", "CartPole-v1", 475.0, 10_000, 300_000, ("sb3", "rllib")),
-    "dqn": Race("dqn", "dqn", "CartPole-v1", 475.0, 5_000, 300_000, ("sb3",)),
-    "sac": Race("sac", "sac", "Pendulum-v1", -200.0, 1_000, 50_000, ("sb3",)),
+    "dqn": Race("dqn", "dqn", "CartPole-v1", 475.0, 5_000, 300_000, ("sb3", "rllib")),
+    "sac": Race("sac", "sac", "Pendulum-v1", -200.0, 1_000, 50_000, ("sb3", "rllib")),
 }
 
 RLLIB_SIDE = Path(__file__).with_name("rllib_side.py")
