@@ -5,6 +5,11 @@ Pipelines: none; MeanStdFilter (the issue's target: < 5 % of sampling); MeanStdF
 NormalizeRewards; FrameStackingEnvToModule(4). Each configuration is measured in rounds
 interleaved with the others, and the median of the rounds is reported.
 
+For scale, the arithmetic of the peers' normalisation on the same ``[N, obs]`` arrays is timed per
+vector step too: tripod's ``MeanStdFilter`` call (recording included) against Stable-Baselines3's
+``VecNormalize`` observation path (its ``RunningMeanStd.update`` then normalise and clip), when
+SB3 is installed.
+
     python benchmarks/connectors.py [--rounds 5]
 """
 
@@ -41,6 +46,46 @@ def rate(runner: SingleAgentEnvRunner, steps: int) -> float:
     return runner.get_metrics()["num_env_steps_sampled"] / (time.perf_counter() - t0)
 
 
+def arithmetic_us(num_envs: int, obs_dim: int, calls: int = 20_000) -> tuple[float, float | None]:
+    """Microseconds per vector step of tripod's MeanStdFilter call and of SB3's VecNormalize arithmetic."""
+    import gymnasium as gym
+    import numpy as np
+
+    from tripod.connectors.connector_v2 import StepInfo
+
+    obs = np.random.default_rng(0).normal(size=(num_envs, obs_dim)).astype(np.float32)
+    piece = MeanStdFilter(gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32), gym.spaces.Discrete(2))
+    info = StepInfo(starts=np.zeros(num_envs, bool))
+    info.update = True
+
+    def ours() -> None:
+        for _ in range(calls):
+            piece(obs, info)
+        piece.end_round(True)
+
+    try:
+        from stable_baselines3.common.running_mean_std import RunningMeanStd
+    except ImportError:
+        return _best_us(ours, calls), None
+    rms = RunningMeanStd(shape=(obs_dim,))
+
+    def sb3() -> None:  # VecNormalize.step_wait's observation path
+        for _ in range(calls):
+            rms.update(obs)
+            np.clip((obs - rms.mean) / np.sqrt(rms.var + 1e-8), -10.0, 10.0).astype(np.float32)
+
+    return _best_us(ours, calls), _best_us(sb3, calls)
+
+
+def _best_us(fn, calls: int, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, (time.perf_counter() - t0) / calls * 1e6)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -66,6 +111,11 @@ def main() -> None:
             print(f"| {env} | {num_envs} | {cells} | {cost:+.1%} |")
             for runner in runners.values():
                 runner.stop()
+    print("\nNormalisation arithmetic per vector step (best of 3 blocks of 20,000 calls), microseconds:")
+    print("| obs dim | sub-envs | tripod MeanStdFilter | SB3 VecNormalize |\n|---:|---:|---:|---:|")
+    for obs_dim, num_envs in ((4, 1), (4, 8), (4, 32), (17, 1)):
+        ours, sb3 = arithmetic_us(num_envs, obs_dim)
+        print(f"| {obs_dim} | {num_envs} | {ours:.1f} | {'-' if sb3 is None else f'{sb3:.1f}'} |")
 
 
 if __name__ == "__main__":
