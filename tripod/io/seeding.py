@@ -106,9 +106,9 @@ class _LegacyNumpy:
             words = ctypes.string_at(self.address, self.NBYTES)
             if words == self.clean:
                 return words
-            full = np.random.get_state()
-            self.clean = ctypes.string_at(self.address, self.NBYTES) if full[3] == 0 else None
-            return self.clean if full[3] == 0 else full
+            full = np.random.get_state()  # reads the words above unchanged, and the Gaussian cache
+            self.clean = words if full[3] == 0 else None
+            return words if full[3] == 0 else full
         return np.random.get_state()
 
     def install(self, state: bytes | tuple) -> None:
