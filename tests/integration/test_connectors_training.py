@@ -188,17 +188,22 @@ def test_bad_connector_settings_are_refused_with_the_fix(value, match):
         PPOConfig().env_runners(env_to_module_connector=value)
 
 
-def test_multi_agent_configs_refuse_connectors_with_the_fix():
-    from tripod.envs.multi_agent_cartpole import MultiAgentCartPole
-
+def test_inference_pipeline_lines_up_with_reward_pieces():
+    """clip_rewards adds a reward piece to the runners' pipelines; inference outside them must load
+    their statistics piece by piece (it raised 'has 2 piece states' before)."""
     config = (
-        PPOConfig()
-        .environment(MultiAgentCartPole, env_config={"num_agents": 2})
+        PPOConfig().environment("CartPole-v1", clip_rewards=True)
         .env_runners(env_to_module_connector=[MeanStdFilter()])
-        .multi_agent(policies={"p0"}, policy_mapping_fn=lambda aid, *a, **k: "p0")
-    )
-    with pytest.raises(ConfigError, match="single-agent env runners only"):
-        config.build()
+        .training(train_batch_size_per_learner=128, minibatch_size=64, num_epochs=1)
+        .rl_module(model_config={"fcnet_hiddens": [8]})
+        .debugging(seed=0)
+    )  # fmt: skip
+    algo = config.build_algo()
+    algo.train()
+    pipeline = algo.connector_pipeline()
+    assert [type(p).__name__ for p in pipeline.connectors] == ["MeanStdFilter", "ClipRewards"]
+    assert pipeline.connectors[0].count == 1 + 128  # the reset observation and one per env step
+    assert algo.compute_single_action(np.zeros(4, np.float32)) in (0, 1)
 
 
 def test_normalize_actions_unsquashes_for_the_env():

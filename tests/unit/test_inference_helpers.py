@@ -192,7 +192,7 @@ class _FakeAlgo:
     def get_module(self, module_id="default_policy"):
         return self.module
 
-    def connector_pipeline(self, cached=False):
+    def connector_pipeline(self, cached=False, module_id=None):
         return None  # no env-to-module connectors
 
 

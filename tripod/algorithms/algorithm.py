@@ -383,18 +383,21 @@ class Algorithm:
 
         if is_agent_dict(self, observations, module_id or policy_id):
             return agent_actions(self, observations, explore)
-        module = self.get_module(pick_module_id(policy_id, module_id))
-        observations = through_connectors(self, observations)
+        chosen = pick_module_id(policy_id, module_id)
+        module = self.get_module(chosen)
+        observations = through_connectors(self, observations, chosen)
         return compute_actions(module, observations, explore=explore, state=state, episode_start=episode_start)
 
-    def connector_pipeline(self, cached: bool = False) -> Any:
+    def connector_pipeline(self, cached: bool = False, module_id: str | None = None) -> Any:
         """A fresh env-to-module connector pipeline for one env, with the env runners' current
         statistics (None without connectors): what inference outside the runners applies.
-        ``cached``: reuse the one built for the same statistics (stateless use only)."""
+        ``cached``: reuse the one built for the same statistics (stateless use only);
+        ``module_id``: that module's pipeline (multi-agent runs; each module has its own)."""
         spec = self.module_spec
         return self._connectors.inference_pipeline(
-            self.env_runner_group, getattr(spec, "model_config", None), cached
-        )
+            self.env_runner_group, getattr(spec, "model_config", None), cached,
+            module_id if self.config.is_multi_agent else None,
+        )  # fmt: skip
 
     def predict(
         self,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tripod.algorithms.config_checks import BOOL, Check, ConfigError, setting
+from tripod.algorithms.config_checks import BOOL, Check, setting
 from tripod.connectors.build import check_setting
 
-__all__ = ["ConnectorSettings", "refuse_multi_agent_connectors"]
+__all__ = ["ConnectorSettings"]
 
 _CONNECTOR_TEXT = (
     "None, a factory fn(env, spaces, device), a tripod connector piece, a {'type': ...} dict naming a "
@@ -75,20 +75,3 @@ class ConnectorSettings:
         method="environment",
     )
 
-
-def refuse_multi_agent_connectors(config: Any) -> None:
-    """Raise ``ConfigError`` for connector settings on a multi-agent config (single-agent runners only, for now)."""
-    used = [
-        name for name in ("env_to_module_connector", "module_to_env_connector")
-        if getattr(config, name, None) is not None
-    ]  # fmt: skip
-    if getattr(config, "clip_rewards", None) not in (None, False):
-        used.append("clip_rewards")
-    if getattr(config, "normalize_actions", False):
-        used.append("normalize_actions")
-    if used:
-        raise ConfigError(
-            f"{', '.join(used)}: tripod's connectors run in single-agent env runners only for now, and this "
-            "config is multi-agent. Normalise, stack or clip in the multi-agent env itself (a wrapper), "
-            "and leave these settings unset."
-        )

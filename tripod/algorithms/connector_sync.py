@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from tripod.connectors.build import build_env_to_module
-from tripod.env.connector_glue import prev_action_pieces
+from tripod.env.connector_glue import clip_reward_pieces, prev_action_pieces
 from tripod.io.checkpoint import load_state, save_state
 
 __all__ = ["ConnectorSync"]
@@ -31,8 +31,8 @@ def _runner_state(runner: Any) -> Any:
 
 
 def _env_spaces(runner: Any) -> Any:
-    """A single-agent runner's env spaces (before its connectors)."""
-    return runner.env_observation_space, runner.action_space
+    """A runner's env spaces (before its connectors; per module id for a multi-agent runner)."""
+    return runner.get_env_spaces()
 
 
 class ConnectorSync:
@@ -48,27 +48,37 @@ class ConnectorSync:
         self.active = getattr(config, "env_to_module_connector", None) is not None
         self.states: list[Any] = []
         self._spaces: Any = None  # the runners' env spaces (asked once: a remote call on Ray)
-        self._cached: tuple[Any, Any] | None = None  # (the states it holds, pipeline)
+        self._cached: dict[Any, tuple[Any, Any]] = {}  # module id: (the states it holds, pipeline)
 
-    def inference_pipeline(self, group: Any, module_config: Any, cached: bool = False) -> Any:
+    def inference_pipeline(
+        self, group: Any, module_config: Any, cached: bool = False, module_id: str | None = None
+    ) -> Any:
         """An env-to-module pipeline for one env with the runners' statistics, or None.
 
         For inference outside the env runners (``compute_single_action``, rendered episodes);
         ``module_config`` is the module's ``model_config`` (``lstm_use_prev_action`` adds a piece).
         A fresh pipeline each call, or with ``cached`` the one built for the same statistics
         (for stateless use only: callers must not step its per-episode memory or learn).
+        ``module_id``: the module's pipeline in a multi-agent run (each module has its own).
         """
-        if self.config.is_multi_agent:
-            return None
-        extra = prev_action_pieces(module_config or {})
+        multi = self.config.is_multi_agent
+        # The runners' pipelines end with these (their states line up piece by piece).
+        extra = [] if multi else prev_action_pieces(module_config or {})
+        extra += clip_reward_pieces(getattr(self.config, "clip_rewards", None))
         if not self.active and not extra:
             return None
         states = self.state_for_evaluation(group).get("connectors", [])
-        if cached and self._cached is not None and self._cached[0] is self.states:
-            return self._cached[1]
+        entry = self._cached.get(module_id)
+        if cached and entry is not None and entry[0] is self.states:
+            return entry[1]
         if self._spaces is None:
             self._spaces = group.foreach_env_runner(_env_spaces)[0]
         observation_space, action_space = self._spaces
+        if multi:
+            if module_id not in observation_space:
+                raise ValueError(f"No module {module_id!r} in this run; its modules are {sorted(observation_space)}.")
+            observation_space, action_space = observation_space[module_id], action_space[module_id]
+            states = [s["modules"].get(module_id) or {} for s in states]
         pipeline = build_env_to_module(
             self.config.env_to_module_connector, None, observation_space, action_space, 1, extra
         )
@@ -76,7 +86,7 @@ class ConnectorSync:
         if pipeline is not None and pieces:
             pipeline.set_state(pipeline.merge_states(pieces))
         if cached:
-            self._cached = (self.states, pipeline)
+            self._cached[module_id] = (self.states, pipeline)
         return pipeline
 
     def after_sample(self, group: Any) -> None:

@@ -27,7 +27,7 @@ def single_action(
 ) -> Any:
     """RLlib's return convention: the action, or ``(action, state_out, {})``."""
     module = algo.get_module(module_id)
-    observation = through_connectors(algo, observation)
+    observation = through_connectors(algo, observation, module_id)
     out = compute_actions(module, observation, explore=explore, state=state)
     if module.is_stateful():
         return out[0], out[1], {}
@@ -50,7 +50,7 @@ def agent_actions(algo: Any, observations: Mapping[Any, Any], explore: bool) -> 
                 f"compute_actions() with {{agent_id: obs}} does not thread recurrent state (module "
                 f"{module_id!r} is stateful); call it per module with module_id= and state=."
             )
-        actions[agent_id] = compute_actions(module, obs, explore=explore)
+        actions[agent_id] = compute_actions(module, through_connectors(algo, obs, module_id), explore=explore)
     return actions
 
 
@@ -76,15 +76,16 @@ def _map(fn: Any, tree: Any) -> Any:
     return fn(tree)
 
 
-def through_connectors(algo: Any, observation: Any) -> Any:
+def through_connectors(algo: Any, observation: Any, module_id: str | None = None) -> Any:
     """``observation`` (one, or a batch) as the module sees it: through the env-to-module connectors
-    with the runners' current statistics (unchanged without connectors).
+    with the runners' current statistics (unchanged without connectors); in a multi-agent run,
+    through module ``module_id``'s pipeline.
 
     Raises:
         ValueError: The connectors keep per-episode memory (frame stacks, previous actions), which
             single observations cannot supply.
     """
-    pipeline = algo.connector_pipeline(cached=True)  # rebuilt when the statistics change
+    pipeline = algo.connector_pipeline(cached=True, module_id=module_id)  # rebuilt when the statistics change
     if pipeline is None:
         return observation
     if pipeline.per_episode_memory:

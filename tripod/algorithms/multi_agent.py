@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from tripod.algorithms.connector_config import refuse_multi_agent_connectors
 from tripod.algorithms.multi_agent_spec import (
     env_is_multi_agent,
     is_multi_agent,
@@ -154,8 +153,9 @@ def make_env_runner(
     if isinstance(module_spec, MultiRLModuleSpec):
         from tripod.env.multi_agent_env_runner import MultiAgentEnvRunner
 
-        refuse_multi_agent_connectors(config)
-        runner = MultiAgentEnvRunner(config.env, policy_mapping_fn=config.policy_mapping_fn, **common)
+        runner = MultiAgentEnvRunner(
+            config.env, policy_mapping_fn=config.policy_mapping_fn, **connector_settings(config), **common
+        )
     else:
         from tripod.env.single_agent_env_runner import SingleAgentEnvRunner
 

@@ -19,6 +19,7 @@ from tripod.connectors.build import build_env_to_module, build_module_to_env
 from tripod.connectors.connector_v2 import ConnectorV2, StepInfo
 from tripod.connectors.env_to_module.prev_actions_prev_rewards import PrevActionsPrevRewards
 from tripod.connectors.env_to_module.rewards import ClipRewards
+from tripod.data.batch import first_leaf
 
 __all__ = ["RunnerConnectors", "clip_reward_pieces", "prev_action_pieces"]
 
@@ -127,10 +128,19 @@ class RunnerConnectors:
         out = self.env_to_module.peek(obs[None] if type(obs) is np.ndarray else _batch_of_one(obs), index, info)
         return out[0] if type(out) is np.ndarray else _first_row(out)
 
+    def transform(self, obs: Any, update: bool) -> Any:
+        """A batch of observations through the env-to-module pipeline as if each began an episode
+        (for pipelines without per-episode memory; unchanged without a pipeline)."""
+        if self.env_to_module is None:
+            return obs
+        rows = len(first_leaf(obs))
+        return self.env_to_module(obs, StepInfo(starts=np.ones(rows, dtype=bool), update=update))
+
     # ------------------------------------------------------------------ actions and rewards
     def to_env(self, actions: Any) -> Any:
         """The env's actions for the module's ``actions`` ``[N, ...]``."""
-        return self.module_to_env(actions, StepInfo(starts=np.zeros(self.num_envs, dtype=bool)))
+        rows = len(np.asarray(first_leaf(actions)))
+        return self.module_to_env(actions, StepInfo(starts=np.zeros(rows, dtype=bool)))
 
     def end_round(self, rewards: np.ndarray, dones: np.ndarray, mask: np.ndarray, update: bool) -> np.ndarray:
         """Fold the round into statistics; returns the training rewards."""

@@ -237,6 +237,11 @@ class EnvRunner(abc.ABC):
     def get_spaces(self) -> tuple[Any, Any]:
         """The observation and action spaces the module sees."""
 
+    def get_env_spaces(self) -> tuple[Any, Any]:
+        """The env's observation and action spaces, before the connectors (what a connector
+        pipeline for inference outside the runner is built for)."""
+        return self.env_observation_space, self.action_space
+
     @abc.abstractmethod
     def stop(self) -> None:
         """Release the envs."""

@@ -27,6 +27,7 @@ from tripod.env.env_runner import EnvRunner
 from tripod.env.episode_hooks import MultiAgentEpisodeHooks
 from tripod.env.module_outputs import squeeze_time_outputs
 from tripod.env.multi_agent_actions import ModuleSampler
+from tripod.env.multi_agent_connectors import MultiAgentConnectors, connectors_requested
 from tripod.env.multi_agent_env import AgentID, MultiAgentEnv
 from tripod.env.multi_agent_episode import MultiAgentEpisode, episode_results
 from tripod.env.multi_agent_setup import (
@@ -38,7 +39,7 @@ from tripod.env.multi_agent_setup import (
     reward_without_obs_error,
     unknown_module_error,
 )
-from tripod.env.runner_config import merge_settings
+from tripod.env.runner_config import CONNECTOR_SETTINGS, merge_settings
 from tripod.env.runner_helpers import EnvError, check_positive_int
 from tripod.io.seeding import RUNNER_STREAM, GlobalRNGScope, derive_seed
 
@@ -89,7 +90,14 @@ class MultiAgentEnvRunner(EnvRunner):
             and ``sample()`` runs, with the runner's own global RNG states).
         worker_index: Index of this runner among several.
         global_rng: A scope to use instead of the runner's own (see the single-agent runner).
-        clip_actions: Clip Box actions to the space before stepping the env.
+        clip_actions: Clip Box actions to the space before stepping the env (default True).
+        normalize_actions: Map Box actions from [-1, 1] to the space's bounds first.
+        clip_rewards: Training rewards: True = sign, a number = clipped, None/False = as they are.
+        env_to_module_connector: Connector pieces between each agent's observations (and
+            rewards) and its module: every module gets its own copy, built for the spaces of
+            its agents, and is built for the pipeline's output (see
+            :mod:`tripod.env.multi_agent_connectors`; pieces with per-episode memory are refused).
+        module_to_env_connector: Connector pieces between each module's actions and the env.
         validate_module_outputs: Check each module's first output per batch size.
     """
 
@@ -106,20 +114,27 @@ class MultiAgentEnvRunner(EnvRunner):
         rollout_fragment_length: int | None = None,
         seed: int | None = None,
         worker_index: int = 0,
-        clip_actions: bool = True,
+        clip_actions: bool | None = None,
         validate_module_outputs: bool = True,
         global_rng: GlobalRNGScope | None = None,
+        normalize_actions: bool | None = None,
+        clip_rewards: Any = None,
+        env_to_module_connector: Any = None,
+        module_to_env_connector: Any = None,
         **kwargs: Any,
     ) -> None:
         given = {
             "env": env, "env_config": env_config, "module_spec": module_spec, "module": module,
             "policy_mapping_fn": policy_mapping_fn, "num_envs": num_envs,
             "rollout_fragment_length": rollout_fragment_length, "seed": seed,
+            "clip_actions": clip_actions, "normalize_actions": normalize_actions, "clip_rewards": clip_rewards,
+            "env_to_module_connector": env_to_module_connector, "module_to_env_connector": module_to_env_connector,
         }  # fmt: skip
-        settings = merge_settings(type(self).__name__, config, given, kwargs, {"num_envs": 1})
+        settings = merge_settings(type(self).__name__, config, given, kwargs, {"num_envs": 1, "clip_actions": True})
         self.config = config
+        connectors = {key: settings.pop(key, None) for key in CONNECTOR_SETTINGS}
         self._setup(
-            **settings, worker_index=worker_index, clip_actions=clip_actions,
+            **settings, worker_index=worker_index, connectors=connectors,
             validate_module_outputs=validate_module_outputs, global_rng=global_rng,
         )  # fmt: skip
 
@@ -129,7 +144,7 @@ class MultiAgentEnvRunner(EnvRunner):
         *,
         num_envs: int,
         worker_index: int,
-        clip_actions: bool,
+        connectors: dict[str, Any],
         validate_module_outputs: bool,
         env_config: Mapping[str, Any] | None = None,
         module_spec: MultiRLModuleSpec | None = None,
@@ -146,24 +161,24 @@ class MultiAgentEnvRunner(EnvRunner):
         check_positive_int("num_envs", num_envs)
         self.env_name, self.num_envs, self.rollout_fragment_length = env_name(env), num_envs, fragment
         self.seed, self.worker_index = seed, int(worker_index)
-        self.clip_actions, self.validate_module_outputs = clip_actions, validate_module_outputs
+        self.clip_actions = connectors["clip_actions"] is not False
+        self.validate_module_outputs = validate_module_outputs
         self.global_rng = global_rng or GlobalRNGScope(seed, RUNNER_STREAM, self.worker_index)
         self.envs: list[MultiAgentEnv] = []
+        #: Per-module connector pipelines (None without connector settings).
+        self.connectors: MultiAgentConnectors | None = None
         with self.global_rng:
-            self._build(make_env_creator(env, env_config=env_config), module_spec, module, policy_mapping_fn)
+            creator = make_env_creator(env, env_config=env_config)
+            self._build(creator, module_spec, module, policy_mapping_fn, connectors)
         self.module_ids = list(self.module.keys())
         self._mi = {mid: i for i, mid in enumerate(self.module_ids)}
         rng = self._rng = np.random.default_rng(None if seed is None else [int(seed), self.worker_index])
         self.action_sampler = ActionSampler(rng)
-        validate = validate_module_outputs
-        self._samplers = [
-            ModuleSampler(
-                mid, self.module[mid], self.action_sampler, clip_actions=clip_actions, validate=validate
-            )
-            for mid in self.module_ids
-        ]
-        for i, sampler in enumerate(self._samplers):
-            sampler.seed_random_actions(derive_seed(seed, RUNNER_STREAM, self.worker_index, 1, i))
+        self._make_samplers(seed)
+        conn = self.connectors
+        self._env_obs_spaces = [self._env_spaces[mid] for mid in self.module_ids]
+        self._transform = None if conn is None else [conn.transforms(mid) for mid in self.module_ids]
+        self._to_env = None if conn is None else [conn.to_env_needed(mid) for mid in self.module_ids]
         self._rows = [sampler.rows for sampler in self._samplers]
         self._stateful = [self.module[mid].is_stateful() for mid in self.module_ids]
         for mid, rows, stateful in zip(self.module_ids, self._rows, self._stateful, strict=True):
@@ -179,21 +194,52 @@ class MultiAgentEnvRunner(EnvRunner):
         self.num_env_steps_sampled_lifetime = 0
         self._new_metrics()
 
+    def _make_samplers(self, seed: int | None) -> None:
+        """One :class:`ModuleSampler` per module, its random actions seeded from the runner's seed."""
+        conn = self.connectors
+        self._samplers = [
+            ModuleSampler(
+                mid, self.module[mid], self.action_sampler, validate=self.validate_module_outputs,
+                clip_actions=self.clip_actions if conn is None else conn.clip_in_place(mid),
+            )  # fmt: skip
+            for mid in self.module_ids
+        ]
+        for i, sampler in enumerate(self._samplers):
+            sampler.seed_random_actions(derive_seed(seed, RUNNER_STREAM, self.worker_index, 1, i))
+
     def _build(
-        self, creator: Callable[[], Any], module_spec: Any, module: Any, policy_mapping_fn: Any
-    ) -> None:
+        self, creator: Callable[[], Any], module_spec: Any, module: Any, policy_mapping_fn: Any,
+        connectors: dict[str, Any],
+    ) -> None:  # fmt: skip
         try:
             for _ in range(self.num_envs):
                 self.envs.append(check_multi_agent_env(self.env_name, creator()))
             self.module_spec, self.policy_mapping_fn = resolve_module_spec(
                 module_spec, module, self.envs[0], policy_mapping_fn, self.worker_index
             )
+            subs = self.module_spec.rl_module_specs if module is None else module
+            #: The env's observation space of each module's agents (before connectors).
+            self._env_spaces = {mid: subs[mid].observation_space for mid in subs}
+            if connectors_requested(connectors, (getattr(subs[mid], "model_config", None) for mid in subs)):
+                self._build_connectors(subs, connectors, module is None)
             if module is None:
                 module = dataclasses.replace(self.module_spec, inference_only=True).build()
             self.module = module
         except BaseException:
             self.stop()
             raise
+
+    def _build_connectors(self, subs: Mapping[str, Any], settings: dict[str, Any], from_spec: bool) -> None:
+        """Per-module pipelines; a spec's modules are built for the pipelines' output spaces."""
+        spaces = {mid: (sub.observation_space, sub.action_space) for mid, sub in subs.items()}
+        configs = {mid: getattr(sub, "model_config", None) for mid, sub in subs.items()}
+        self.connectors = conn = MultiAgentConnectors(self.envs[0], spaces, settings, configs)
+        if from_spec:
+            specs = {
+                mid: dataclasses.replace(sub, observation_space=conn.observation_space(mid))
+                for mid, sub in subs.items()
+            }
+            self.module_spec = dataclasses.replace(self.module_spec, rl_module_specs=specs)
 
     def _owned_spaces(self) -> list[gym.Space]:
         return [sampler.random_space for sampler in self._samplers]
@@ -244,7 +290,7 @@ class MultiAgentEnvRunner(EnvRunner):
         mi = self._mi.get(module_id)
         if mi is None:
             raise unknown_module_error(agent_id, module_id, self.module_ids)
-        check_agent_obs(self.env_name, agent_id, module_id, self._rows[mi].observation_space, obs)
+        check_agent_obs(self.env_name, agent_id, module_id, self._env_obs_spaces[mi], obs)
         slot = self._slots[e][agent_id] = _Slot(agent_id, mi, self._samplers[mi].stream(e, agent_id))
         if self._stateful[mi]:  # a new episode of this agent: its recurrent state starts afresh
             self._rows[mi].reset_stream_state(slot.stream)
@@ -258,6 +304,7 @@ class MultiAgentEnvRunner(EnvRunner):
         all_terminated = bool(terminateds.get("__all__", False))
         all_truncated = bool(truncateds.get("__all__", False)) and not all_terminated
         returns, rows_of, paid = episode.agent_returns, self._rows, 0
+        transform, waiting = self._transform, None
         for agent_id, agent_obs in obs.items():
             slot = slots.get(agent_id)
             if slot is None:
@@ -274,8 +321,14 @@ class MultiAgentEnvRunner(EnvRunner):
             rows = rows_of[slot.mi]
             if slot.row >= 0 and collect:
                 rows.close(slot.row, reward)
-            slot.row = rows.add(slot.stream, agent_obs)
+            if transform is not None and transform[slot.mi]:  # added below, through the connectors
+                waiting = waiting or {}
+                waiting.setdefault(slot.mi, []).append((slot, agent_obs))
+            else:
+                slot.row = rows.add(slot.stream, agent_obs)
             pending.append(slot)
+        if waiting:
+            self._add_through_connectors(waiting)
         if paid != len(rewards):
             raise reward_without_obs_error(self.env_name, e, rewards, obs)
         if len(terminateds) > len(obs) + 1 or len(truncateds) > len(obs) + 1:
@@ -285,13 +338,24 @@ class MultiAgentEnvRunner(EnvRunner):
         elif not pending:
             raise nobody_to_act_error(self.env_name, e)
 
+    def _add_through_connectors(self, waiting: dict[int, list[tuple[_Slot, Any]]]) -> None:
+        """Rows for new observations, each module's through its env-to-module pipeline (one batch)."""
+        for mi, entries in waiting.items():
+            rows = self._rows[mi]
+            module_obs = self.connectors.observations(self.module_ids[mi], [o for _, o in entries], self._collect)
+            for (slot, _), agent_obs in zip(entries, module_obs, strict=True):
+                slot.row = rows.add(slot.stream, agent_obs)
+
     def _agent_done(self, slot: _Slot, reward: float, terminated: bool, obs: Any = None) -> None:
         """The agent's episode ended (with ``obs``, its last observation, or without: it keeps its own)."""
         if slot.row >= 0 and self._collect:
             rows = self._rows[slot.mi]
             rows.close(slot.row, reward, terminated, not terminated)
             if obs is not None and not terminated:
-                rows.final_obs[slot.row] = tree_map(np.array, obs)
+                if self._transform is not None and self._transform[slot.mi]:
+                    rows.final_obs[slot.row] = self.connectors.final(self.module_ids[slot.mi], obs)
+                else:
+                    rows.final_obs[slot.row] = tree_map(np.array, obs)
         slot.row = -1
 
     def _done_without_obs(self, e: int, obs: dict, terminateds: dict, truncateds: dict) -> None:
@@ -374,6 +438,11 @@ class MultiAgentEnvRunner(EnvRunner):
                 self._needs_reset = True
                 raise nonfinite_error(self.env_name, rows, bad, self._samplers[mi])
             batch = rows.build_batch()
+            if self.connectors is not None:  # training rewards; statistics learn from the round
+                if batch is not None:
+                    self.connectors.end_round(self.module_ids[mi], batch)
+                else:
+                    self.connectors.end_empty_round(self.module_ids[mi])
             if batch is not None:
                 batches[self.module_ids[mi]] = batch
             remaps.append(rows.carry_over())
@@ -410,6 +479,8 @@ class MultiAgentEnvRunner(EnvRunner):
                 if self._stateful[mi]:
                     out = self._step_outputs(mi, out)
                 actions[mi] = self._samplers[mi].actions(out, explore, self._collect)
+                if self._to_env is not None and self._to_env[mi]:
+                    actions[mi] = self.connectors.to_env(module_id, actions[mi])
         for rows in rows_of:
             if self._collect:
                 rows.fwd_start = rows.size
@@ -503,6 +574,11 @@ class MultiAgentEnvRunner(EnvRunner):
             {mid: m.observation_space for mid, m in subs.items()},
             {mid: m.action_space for mid, m in subs.items()},
         )
+
+    def get_env_spaces(self) -> tuple[dict[str, gym.Space], dict[str, gym.Space]]:
+        """``({module_id: the env's observation space of its agents}, {module_id: action_space})``:
+        the spaces before the connectors."""
+        return dict(self._env_spaces), self.get_spaces()[1]
 
     def stop(self) -> None:
         """Close the envs."""

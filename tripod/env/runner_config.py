@@ -121,6 +121,7 @@ def multi_agent_settings(config: Any) -> dict[str, Any]:
         "num_envs": config.num_envs_per_env_runner,
         "rollout_fragment_length": _fragment(config),
         "seed": config.seed,
+        **connector_settings(config),
     }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
-from tripod.export.directory import export_modules
+from tripod.export.directory import PER_MODULE, export_modules
 from tripod.export.graph import ExportError
 
 __all__ = ["FORMATS", "IN_PROCESS", "export_algorithm", "export_checkpoint", "select_modules"]
@@ -52,13 +52,20 @@ def select_modules(multi: Any, module_id: str | None, all_modules: bool) -> tupl
     return chosen, skipped
 
 
-def connector_sidecar(algo: Any) -> dict[str, Any]:
-    """``{"env_to_module": [piece, ...]}`` for a run with env-to-module connectors, else ``{}``.
+def connector_sidecar(algo: Any, module_ids: Any = ()) -> dict[str, Any]:
+    """``{"env_to_module": [piece, ...]}`` for a run with env-to-module connectors, else ``{}``;
+    for a multi-agent run ``{PER_MODULE: True, module_id: that module's entries}`` for ``module_ids``.
 
     Each piece is its spec (``{"type": ..., keywords}``); a ``MeanStdFilter`` adds the ``mean`` and
     ``std`` it normalises with. The exported graph takes the pipeline's output: apply these first.
     """
-    pipeline = algo.connector_pipeline()
+    if algo.config.is_multi_agent:
+        per_module = {mid: _pipeline_entries(algo.connector_pipeline(module_id=mid)) for mid in module_ids}
+        return {PER_MODULE: True, **per_module} if any(per_module.values()) else {}
+    return _pipeline_entries(algo.connector_pipeline())
+
+
+def _pipeline_entries(pipeline: Any) -> dict[str, Any]:
     if pipeline is None:
         return {}
     pieces = []
@@ -106,7 +113,8 @@ def export_algorithm(
             path = what.save_to_path(str(out_dir), overwrite=overwrite)
         return {"path": Path(path), "modules": {mid: Path(path) for mid in chosen}, "skipped": skipped,
                 "class": type(what).__name__}  # fmt: skip
-    paths = export_modules(chosen, out_dir, format=format, overwrite=overwrite, sidecar_extra=connector_sidecar(algo))
+    extra = connector_sidecar(algo, list(chosen))
+    paths = export_modules(chosen, out_dir, format=format, overwrite=overwrite, sidecar_extra=extra)
     classes = sorted({type(m).__name__ for m in chosen.values()})
     return {"path": Path(os.path.abspath(out_dir)), "modules": paths, "skipped": skipped,
             "class": ", ".join(classes)}  # fmt: skip

@@ -90,6 +90,9 @@ def _check_ids(module_ids: list[str]) -> None:
             )
 
 
+#: Marks a ``sidecar_extra`` whose entries are per module id (a multi-agent run's connectors).
+PER_MODULE = "__per_module__"
+
 def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extra: dict | None = None) -> None:
     """Write every module into a temp dir next to ``target``, then rename it into place."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -98,7 +101,8 @@ def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extra:
         files: dict[str, str] = {}
         for module_id, module in modules.items():
             path = tmp / f"{module_id}{SUFFIXES[fmt]}"
-            files[path.name] = write_export(module, fmt, path, module_id=module_id, extra=extra)["sha256"]
+            entries = extra.get(module_id) if extra is not None and PER_MODULE in extra else extra
+            files[path.name] = write_export(module, fmt, path, module_id=module_id, extra=entries)["sha256"]
             files[f"{module_id}.json"] = sha256(tmp / f"{module_id}.json")
         write_metadata(tmp, {"kind": EXPORT_KIND, "format": fmt, "modules": list(modules), "files": files})
         swap_into_place(tmp, target)  # target checked by check_export_target: empty, or an unchanged export
@@ -125,7 +129,8 @@ def export_modules(
         out_dir: A new or empty directory, or a previous tripod export (with ``overwrite``).
         format: ``"onnx"`` or ``"pt2"``.
         overwrite: Replace a previous tripod export at ``out_dir``.
-        sidecar_extra: Entries added to every sidecar (the run's ``env_to_module`` connectors).
+        sidecar_extra: Entries added to every sidecar (the run's ``env_to_module`` connectors), or
+            ``{PER_MODULE: True, module_id: entries, ...}``: each module's own.
 
     Returns:
         ``{module_id: path of the exported file}``.

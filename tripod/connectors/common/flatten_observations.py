@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tripod.connectors.connector_v2 import ConnectorV2, StepInfo, refuse_multi_agent
+from tripod.connectors.connector_v2 import ConnectorV2, StepInfo
 
 __all__ = ["FlattenObservations"]
 
@@ -65,7 +65,8 @@ class FlattenObservations(ConnectorV2):
     Dict observations.
 
     Args:
-        multi_agent: Must be False (single-agent runners only).
+        multi_agent: RLlib's flag for multi-agent pipelines; accepted and not needed (the
+            multi-agent env runner gives every module its own copy of the pipeline).
     """
 
     def __init__(
@@ -76,7 +77,7 @@ class FlattenObservations(ConnectorV2):
         multi_agent: bool = False,
         **kwargs: Any,
     ) -> None:
-        refuse_multi_agent("FlattenObservations", multi_agent)
+        del multi_agent  # RLlib's flag: every module gets its own copy of the pipeline either way
         super().__init__(input_observation_space, input_action_space, **kwargs)
 
     def recompute_output_observation_space(

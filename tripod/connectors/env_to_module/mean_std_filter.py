@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tripod.connectors.connector_v2 import ConnectorV2, StepInfo, refuse_multi_agent
+from tripod.connectors.connector_v2 import ConnectorV2, StepInfo
 from tripod.connectors.running_stats import SyncedStats
 
 __all__ = ["MeanStdFilter"]
@@ -23,7 +23,8 @@ class MeanStdFilter(ConnectorV2):
     deviations), saved in checkpoints and frozen while evaluating.
 
     Args:
-        multi_agent: Must be False (single-agent runners only).
+        multi_agent: RLlib's flag for multi-agent pipelines; accepted and not needed (the
+            multi-agent env runner gives every module its own copy of the pipeline).
         de_mean_to_zero: Subtract the running mean.
         de_std_to_one: Divide by the running standard deviation.
         clip_by_value: Clip the result to ``[-v, v]`` (``None``: no clipping).
@@ -45,7 +46,7 @@ class MeanStdFilter(ConnectorV2):
         epsilon: float = 1e-8,
         **kwargs: Any,
     ) -> None:
-        refuse_multi_agent("MeanStdFilter", multi_agent)
+        del multi_agent  # RLlib's flag: every module gets its own copy of the pipeline either way
         if clip_by_value is not None and not clip_by_value > 0:
             raise ValueError(
                 f"MeanStdFilter(clip_by_value={clip_by_value!r}): use a positive number or None."

@@ -1,0 +1,183 @@
+"""Connector pipelines in the multi-agent env runner: one pair per module.
+
+Every module of a :class:`~tripod.env.multi_agent_env_runner.MultiAgentEnvRunner` gets its
+own copy of the config's ``env_to_module_connector`` / ``module_to_env_connector`` pieces,
+built for the spaces of the agents mapped to it, so each module keeps its own statistics
+(a ``MeanStdFilter`` of module ``"p0"`` learns from the observations of ``p0``'s agents
+only). The module is built for its pipeline's output space, as in the single-agent runner.
+
+Per env step the runner passes each env copy's new observations of one module's agents
+through that module's pipeline as one batch, and each module's actions through its
+module-to-env pipeline; each round's training rewards go through the module's reward
+pieces (``ClipRewards``, ``NormalizeRewards``) on the module's ``[T, N]`` batch, whose
+columns are agent streams.
+
+Pieces that keep per-episode memory (frame stacks, previous actions and rewards) are
+refused here: their memory is indexed by sub-env, and agents come and go per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from tripod.core.columns import Columns
+from tripod.data.batch import tree_map
+from tripod.env.connector_glue import RunnerConnectors, prev_action_pieces
+
+__all__ = ["MultiAgentConnectors", "connectors_requested"]
+
+
+def connectors_requested(settings: Mapping[str, Any], model_configs: Iterable[Any] = ()) -> bool:
+    """Whether the settings (or a module's ``lstm_use_prev_action`` / ``lstm_use_prev_reward``) ask
+    for anything beyond the default action clipping."""
+    return (
+        settings.get("env_to_module_connector") is not None
+        or settings.get("module_to_env_connector") is not None
+        or settings.get("clip_rewards") not in (None, False)
+        or bool(settings.get("normalize_actions", False))
+        or any(prev_action_pieces(config or {}) for config in model_configs)
+    )
+
+
+class MultiAgentConnectors:
+    """The connector pipelines of every module of one multi-agent runner.
+
+    Args:
+        env: One env copy (handed to connector factories).
+        spaces: ``{module_id: (observation_space, action_space)}``: the env's spaces of the
+            agents mapped to each module.
+        settings: ``env_to_module_connector``, ``module_to_env_connector``,
+            ``normalize_actions``, ``clip_actions`` and ``clip_rewards``.
+        model_configs: ``{module_id: model_config}`` (``lstm_use_prev_action`` is refused).
+
+    Raises:
+        ValueError: A piece keeps per-episode memory (frame stacking, previous actions).
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        spaces: Mapping[str, tuple[gym.Space, gym.Space]],
+        settings: Mapping[str, Any],
+        model_configs: Mapping[str, Any],
+    ) -> None:
+        self.modules: dict[str, RunnerConnectors] = {}
+        for module_id, (observation_space, action_space) in spaces.items():
+            connectors = RunnerConnectors(
+                env, observation_space, action_space, 1, True,
+                {**settings, "model_config": model_configs.get(module_id)},
+            )  # fmt: skip
+            _refuse_memory(module_id, connectors)
+            self.modules[module_id] = connectors
+
+    def observation_space(self, module_id: str) -> gym.Space:
+        """The observation space module ``module_id`` sees (its pipeline's output)."""
+        return self.modules[module_id].observation_space
+
+    def transforms(self, module_id: str) -> bool:
+        """Whether module ``module_id``'s observations go through env-to-module pieces."""
+        return self.modules[module_id].active
+
+    def clip_in_place(self, module_id: str) -> bool:
+        """Whether the sampler should clip Box actions itself (no other module-to-env work)."""
+        return self.modules[module_id].clip_in_place
+
+    def to_env_needed(self, module_id: str) -> bool:
+        """Whether module ``module_id``'s actions go through module-to-env pieces."""
+        return self.modules[module_id].to_env_needed
+
+    # ------------------------------------------------------------------ data
+    def observations(self, module_id: str, observations: list[Any], update: bool) -> list[Any]:
+        """The module's observations for a list of agents' env observations (one batch)."""
+        batch = _stack(observations)
+        out = self.modules[module_id].transform(batch, update)
+        return _unstack(out, len(observations))
+
+    def final(self, module_id: str, observation: Any) -> Any:
+        """One agent's last observation as the module sees it (statistics do not learn from it)."""
+        return _unstack(self.modules[module_id].transform(_stack([observation]), False), 1)[0]
+
+    def to_env(self, module_id: str, actions: list[Any]) -> list[Any]:
+        """The env's actions for the module's actions (one per agent)."""
+        return _unstack(self.modules[module_id].to_env(_stack(actions)), len(actions))
+
+    def end_round(self, module_id: str, batch: dict[str, Any]) -> None:
+        """Turn ``batch``'s rewards into training rewards; statistics learn from the round."""
+        connectors = self.modules[module_id]
+        if not connectors.active:
+            return
+        dones = batch[Columns.TERMINATEDS] | batch[Columns.TRUNCATEDS]
+        batch[Columns.REWARDS] = connectors.end_round(
+            batch[Columns.REWARDS], dones, batch[Columns.LOSS_MASK], update=True
+        )
+
+    def end_empty_round(self, module_id: str) -> None:
+        """A round in which the module closed no agent step: fold what its pieces recorded."""
+        connectors = self.modules[module_id]
+        if connectors.active:
+            connectors.env_to_module.end_round(True)
+
+    # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, Any] | None:
+        """``{"modules": {module_id: that module's pipelines' state}}``; None when no piece keeps any."""
+        states = {mid: c.get_state() for mid, c in self.modules.items()}
+        states = {mid: s for mid, s in states.items() if s is not None}
+        return {"modules": states} if states else None
+
+    def set_state(self, state: Any) -> None:
+        """Load :meth:`get_state`'s result, a list of them (several runners': merged), or
+        ``{"replace": [states]}`` (a checkpoint's), module by module."""
+        replace = isinstance(state, Mapping) and "replace" in state
+        if replace:
+            state = state["replace"]
+        states = list(state) if isinstance(state, list | tuple) else [state]
+        for module_id, connectors in self.modules.items():
+            given = []
+            for s in states:
+                modules = s.get("modules") if isinstance(s, Mapping) else None
+                if not isinstance(modules, Mapping):
+                    raise ValueError(
+                        "A multi-agent runner's connector state is {'modules': {module_id: state}}; got "
+                        f"{type(s).__name__}. It was saved by a single-agent run: use the settings the run "
+                        "was trained with."
+                    )
+                if modules.get(module_id) is not None:
+                    given.append(modules[module_id])
+            if given:
+                connectors.set_state({"replace": given} if replace else given)
+
+
+def _refuse_memory(module_id: str, connectors: RunnerConnectors) -> None:
+    pipeline = connectors.env_to_module
+    names = [type(p).__name__ for p in (pipeline.connectors if pipeline is not None else ()) if p.per_episode_memory]
+    if names:
+        raise ValueError(
+            f"Module '{module_id}': the connector pieces {names} keep per-episode memory (earlier frames, "
+            "previous actions or rewards), which tripod's multi-agent env runner does not keep per agent yet. "
+            "Stack frames or add previous actions in the multi-agent env itself (a wrapper), and leave "
+            "lstm_use_prev_action / lstm_use_prev_reward off; MeanStdFilter, FlattenObservations, reward "
+            "and action pieces work per module."
+        )
+
+
+def _stack(rows: list[Any]) -> Any:
+    """``[N, ...]`` arrays (a tree of them for Dict/Tuple values) from N rows."""
+    first = rows[0]
+    if isinstance(first, Mapping):
+        return {k: _stack([r[k] for r in rows]) for k in first}
+    if isinstance(first, tuple | list):
+        return tuple(_stack([r[i] for r in rows]) for i in range(len(first)))
+    return np.stack([np.asarray(r) for r in rows])
+
+
+def _unstack(batch: Any, count: int) -> list[Any]:
+    """The ``count`` rows of a batch (fresh arrays; Python ints for integer scalars)."""
+    if type(batch) is np.ndarray:
+        if batch.ndim == 1 and batch.dtype.kind in "iu":
+            return batch.tolist()
+        return list(np.array(batch))
+    return [tree_map(lambda x, i=i: np.array(np.asarray(x)[i]), batch) for i in range(count)]
