@@ -180,3 +180,21 @@ def test_pieces_with_per_episode_memory_are_refused_with_the_fix():
         config().rl_module(
             model_config={"use_lstm": True, "lstm_cell_size": 8, "lstm_use_prev_action": True}
         ).build_algo()
+
+
+def test_two_runners_merge_their_statistics_module_by_module():
+    """What the algorithm does after each sample with several runners (remote ones on Ray too)."""
+    cfg = config(env_to_module_connector=[MeanStdFilter()])
+    runners = [MultiAgentEnvRunner(config=cfg, worker_index=i) for i in (1, 2)]
+    for runner in runners:
+        runner.sample(num_timesteps=200)
+    states = [runner.get_connector_state() for runner in runners]
+    counts = {mid: [r.connectors.modules[mid].env_to_module.connectors[0].count for r in runners] for mid in ("p0", "p1")}
+    for runner in runners:
+        runner.set_state({"connectors": states})
+    for mid in ("p0", "p1"):
+        merged = [r.connectors.modules[mid].env_to_module.connectors[0] for r in runners]
+        assert merged[0].count == merged[1].count == sum(counts[mid])
+        np.testing.assert_allclose(merged[0].mean, merged[1].mean)
+    with pytest.raises(ValueError, match="single-agent run"):
+        runners[0].set_state({"connectors": [{"env_to_module": {"pieces": [{}]}}]})
