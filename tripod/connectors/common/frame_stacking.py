@@ -22,7 +22,8 @@ class FrameStackingEnvToModule(ConnectorV2):
 
     Args:
         num_frames: How many observations make one stacked observation (>= 1).
-        multi_agent: Must be False (single-agent runners only).
+        multi_agent: Must be False: multi-agent runners do not keep per-episode memory per
+            agent yet (stack frames or add previous actions in the multi-agent env).
     """
 
     per_episode_memory = True

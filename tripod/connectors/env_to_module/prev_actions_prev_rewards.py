@@ -29,7 +29,8 @@ class PrevActionsPrevRewards(ConnectorV2):
     ``lstm_use_prev_reward`` in ``model_config`` add this piece).
 
     Args:
-        multi_agent: Must be False (single-agent runners only).
+        multi_agent: Must be False: multi-agent runners do not keep per-episode memory per
+            agent yet (stack frames or add previous actions in the multi-agent env).
         n_prev_actions: How many past actions to include.
         n_prev_rewards: How many past rewards to include.
     """
