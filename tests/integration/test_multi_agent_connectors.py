@@ -171,11 +171,41 @@ def test_statistics_merge_checkpoint_freeze_and_serve_inference(tmp_path):
         np.testing.assert_allclose(sidecar["env_to_module"][0]["mean"], means[mid])
 
 
-def test_pieces_with_per_episode_memory_are_refused_with_the_fix():
+def test_frame_stacks_are_kept_per_agent():
+    """Each agent stream (column of a module's batch) stacks its own previous observation; an
+    agent's first observation of an episode is stacked with itself."""
+    runner = MultiAgentEnvRunner(
+        config=config(env_to_module_connector=[FrameStackingEnvToModule(num_frames=2, multi_agent=True)])
+    )
+    assert runner.get_spaces()[0]["p0"].shape == (8,)
+    runner.sample(num_timesteps=300)  # episodes end and restart inside the next round too
+    batches = runner.sample(num_timesteps=300)
+    checked = starts = 0
+    for batch in batches.values():
+        obs, mask = batch[Columns.OBS], batch[Columns.LOSS_MASK]
+        done = batch[Columns.TERMINATEDS] | batch[Columns.TRUNCATEDS]
+        for n in range(obs.shape[1]):
+            steps = np.flatnonzero(mask[:, n])
+            for prev, t in zip(steps[:-1], steps[1:]):
+                if done[prev, n]:  # t starts the agent's next episode
+                    np.testing.assert_array_equal(obs[t, n, :4], obs[t, n, 4:])
+                    starts += 1
+                else:
+                    np.testing.assert_array_equal(obs[t, n, :4], obs[prev, n, 4:])
+                checked += 1
+    assert checked > 250 and starts > 0
+    # Truncated/last rows bootstrap from a stacked observation too.
+    for batch in batches.values():
+        assert batch["bootstrap_obs"].shape[-1] == 8
+
+
+def test_pieces_with_per_episode_memory_by_sub_env_are_refused_with_the_fix():
+    from tripod.connectors.env_to_module import PrevActionsPrevRewards
+
     with pytest.raises(ValueError, match="per-episode memory.*wrapper"):
-        config(env_to_module_connector=[FrameStackingEnvToModule(num_frames=4)]).build_algo()
+        config(env_to_module_connector=[PrevActionsPrevRewards()]).build_algo()
     with pytest.raises(NotImplementedError, match="per-episode memory"):
-        FrameStackingEnvToModule(num_frames=4, multi_agent=True)
+        PrevActionsPrevRewards(multi_agent=True)
     with pytest.raises(ValueError, match="lstm_use_prev_action"):
         config().rl_module(
             model_config={"use_lstm": True, "lstm_cell_size": 8, "lstm_use_prev_action": True}

@@ -48,12 +48,17 @@ class StepInfo:
         prev_rewards: ``[N]`` float rewards of that step, or ``None``.
         update: Statistics may learn from these observations (sampling for training);
             ``False`` while evaluating (statistics frozen).
+        rows: ``[N]`` int: the per-episode memory row of each data row (a multi-agent
+            runner's agent streams: a different subset each step), or ``None``: data row
+            ``i`` is sub-env ``i``. Multi-agent runners refuse pieces with per-episode memory
+            that does not follow it (``memory_by_rows``).
     """
 
     starts: np.ndarray
     prev_actions: Any = None
     prev_rewards: np.ndarray | None = None
     update: bool = False
+    rows: np.ndarray | None = None
 
     def row(self, index: int) -> StepInfo:
         """The same information for sub-env ``index`` alone (a batch of one), never updating."""
@@ -66,6 +71,7 @@ class StepInfo:
             prev_actions=pick(self.prev_actions),
             prev_rewards=pick(self.prev_rewards),
             update=False,
+            rows=None if self.rows is None else self.rows[index : index + 1],
         )
 
 
@@ -116,6 +122,10 @@ class ConnectorV2:
     #: Whether :meth:`__call__` depends on earlier steps of the episode (frame stacks,
     #: previous actions): then single observations cannot be transformed on their own.
     per_episode_memory: bool = False
+    #: Whether that memory follows ``StepInfo.rows`` (needed in multi-agent runners, where
+    #: each call holds the agents that just got an observation, and :meth:`peek`'s ``index``
+    #: is then a memory row).
+    memory_by_rows: bool = False
 
     def __init__(
         self,

@@ -12,8 +12,11 @@ module-to-env pipeline; each round's training rewards go through the module's re
 pieces (``ClipRewards``, ``NormalizeRewards``) on the module's ``[T, N]`` batch, whose
 columns are agent streams.
 
-Pieces that keep per-episode memory (frame stacks, previous actions and rewards) are
-refused here: their memory is indexed by sub-env, and agents come and go per step.
+Pieces with per-episode memory keep it per agent stream (one agent of one env copy): each
+call's ``StepInfo.rows`` names the streams of its rows and ``starts`` marks an agent's first
+observation of an episode. Pieces whose memory does not follow ``rows`` (``memory_by_rows``
+False: ``PrevActionsPrevRewards``, so ``lstm_use_prev_action``, and custom pieces unless they
+declare it) are refused.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tripod.connectors.connector_v2 import StepInfo
 from tripod.core.columns import Columns
 from tripod.data.batch import tree_map
 from tripod.env.connector_glue import RunnerConnectors, prev_action_pieces
@@ -91,15 +95,29 @@ class MultiAgentConnectors:
         return self.modules[module_id].to_env_needed
 
     # ------------------------------------------------------------------ data
-    def observations(self, module_id: str, observations: list[Any], update: bool) -> list[Any]:
-        """The module's observations for a list of agents' env observations (one batch)."""
-        batch = _stack(observations)
-        out = self.modules[module_id].transform(batch, update)
-        return _unstack(out, len(observations))
+    def observations(
+        self, module_id: str, observations: list[Any], update: bool, streams: list[int], starts: list[bool]
+    ) -> list[Any]:
+        """The module's observations for a list of agents' env observations (one batch).
 
-    def final(self, module_id: str, observation: Any) -> Any:
-        """One agent's last observation as the module sees it (statistics do not learn from it)."""
-        return _unstack(self.modules[module_id].transform(_stack([observation]), False), 1)[0]
+        Args:
+            module_id: The module the agents are mapped to.
+            observations: One env observation per agent.
+            update: Statistics may learn from them (sampling for training).
+            streams: Each agent's stream (the row of its per-episode memory).
+            starts: Whether each observation is the agent's first of an episode.
+        """
+        pipeline = self.modules[module_id].env_to_module
+        info = StepInfo(
+            starts=np.asarray(starts, dtype=bool), update=update, rows=np.asarray(streams, dtype=np.int64)
+        )
+        return _unstack(pipeline(_stack(observations), info), len(observations))
+
+    def final(self, module_id: str, observation: Any, stream: int) -> Any:
+        """One agent's last observation as the module sees it (memory and statistics unchanged)."""
+        pipeline = self.modules[module_id].env_to_module
+        info = StepInfo(starts=np.zeros(1, dtype=bool), rows=np.array([stream], dtype=np.int64))
+        return _unstack(pipeline.peek(_stack([observation]), stream, info), 1)[0]
 
     def to_env(self, module_id: str, actions: list[Any]) -> list[Any]:
         """The env's actions for the module's actions (one per agent)."""
@@ -153,14 +171,16 @@ class MultiAgentConnectors:
 
 def _refuse_memory(module_id: str, connectors: RunnerConnectors) -> None:
     pipeline = connectors.env_to_module
-    names = [type(p).__name__ for p in (pipeline.connectors if pipeline is not None else ()) if p.per_episode_memory]
+    pieces = pipeline.connectors if pipeline is not None else ()
+    names = [type(p).__name__ for p in pieces if p.per_episode_memory and not p.memory_by_rows]
     if names:
         raise ValueError(
-            f"Module '{module_id}': the connector pieces {names} keep per-episode memory (earlier frames, "
-            "previous actions or rewards), which tripod's multi-agent env runner does not keep per agent yet. "
-            "Stack frames or add previous actions in the multi-agent env itself (a wrapper), and leave "
-            "lstm_use_prev_action / lstm_use_prev_reward off; MeanStdFilter, FlattenObservations, reward "
-            "and action pieces work per module."
+            f"Module '{module_id}': the connector pieces {names} keep per-episode memory (previous actions or "
+            "rewards) by sub-env, which tripod's multi-agent env runner cannot feed per agent yet. Add previous "
+            "actions in the multi-agent env itself (a wrapper), and leave lstm_use_prev_action / "
+            "lstm_use_prev_reward off; FrameStackingEnvToModule, MeanStdFilter, FlattenObservations, reward and "
+            "action pieces work per module (a custom piece with memory: follow StepInfo.rows and set "
+            "memory_by_rows = True)."
         )
 
 

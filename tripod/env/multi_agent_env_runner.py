@@ -323,7 +323,7 @@ class MultiAgentEnvRunner(EnvRunner):
                 rows.close(slot.row, reward)
             if transform is not None and transform[slot.mi]:  # added below, through the connectors
                 waiting = waiting or {}
-                waiting.setdefault(slot.mi, []).append((slot, agent_obs))
+                waiting.setdefault(slot.mi, []).append((slot, agent_obs, slot.row < 0))
             else:
                 slot.row = rows.add(slot.stream, agent_obs)
             pending.append(slot)
@@ -338,12 +338,16 @@ class MultiAgentEnvRunner(EnvRunner):
         elif not pending:
             raise nobody_to_act_error(self.env_name, e)
 
-    def _add_through_connectors(self, waiting: dict[int, list[tuple[_Slot, Any]]]) -> None:
-        """Rows for new observations, each module's through its env-to-module pipeline (one batch)."""
+    def _add_through_connectors(self, waiting: dict[int, list[tuple[_Slot, Any, bool]]]) -> None:
+        """Rows for new observations, each module's through its env-to-module pipeline (one batch;
+        ``(slot, observation, first of the agent's episode)`` per agent)."""
         for mi, entries in waiting.items():
             rows = self._rows[mi]
-            module_obs = self.connectors.observations(self.module_ids[mi], [o for _, o in entries], self._collect)
-            for (slot, _), agent_obs in zip(entries, module_obs, strict=True):
+            module_obs = self.connectors.observations(
+                self.module_ids[mi], [o for _, o, _ in entries], self._collect,
+                [slot.stream for slot, _, _ in entries], [start for _, _, start in entries],
+            )  # fmt: skip
+            for (slot, _, _), agent_obs in zip(entries, module_obs, strict=True):
                 slot.row = rows.add(slot.stream, agent_obs)
 
     def _agent_done(self, slot: _Slot, reward: float, terminated: bool, obs: Any = None) -> None:
@@ -353,7 +357,7 @@ class MultiAgentEnvRunner(EnvRunner):
             rows.close(slot.row, reward, terminated, not terminated)
             if obs is not None and not terminated:
                 if self._transform is not None and self._transform[slot.mi]:
-                    rows.final_obs[slot.row] = self.connectors.final(self.module_ids[slot.mi], obs)
+                    rows.final_obs[slot.row] = self.connectors.final(self.module_ids[slot.mi], obs, slot.stream)
                 else:
                     rows.final_obs[slot.row] = tree_map(np.array, obs)
         slot.row = -1

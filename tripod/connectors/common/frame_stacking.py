@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tripod.connectors.connector_v2 import ConnectorV2, StepInfo, refuse_multi_agent
+from tripod.connectors.connector_v2 import ConnectorV2, StepInfo
 
 __all__ = ["FrameStackingEnvToModule"]
 
@@ -18,15 +18,17 @@ class FrameStackingEnvToModule(ConnectorV2):
     A Box observation of shape ``(H, W, C)`` becomes ``(H, W, C * num_frames)`` (oldest
     frame first, as RLlib stacks), ``(H, W)`` becomes ``(H, W, num_frames)``, ``(D,)``
     becomes ``(D * num_frames,)``; the dtype is kept (uint8 frames stay uint8). At an
-    episode's first observation the stack is filled with copies of it.
+    episode's first observation the stack is filled with copies of it. In a multi-agent
+    runner each agent (of each env copy) has its own stack (``StepInfo.rows``).
 
     Args:
         num_frames: How many observations make one stacked observation (>= 1).
-        multi_agent: Must be False: multi-agent runners do not keep per-episode memory per
-            agent yet (stack frames or add previous actions in the multi-agent env).
+        multi_agent: RLlib's flag for multi-agent pipelines; accepted and not needed (the
+            multi-agent env runner gives every module its own copy, with a stack per agent).
     """
 
     per_episode_memory = True
+    memory_by_rows = True
 
     def __init__(
         self,
@@ -37,7 +39,7 @@ class FrameStackingEnvToModule(ConnectorV2):
         multi_agent: bool = False,
         **kwargs: Any,
     ) -> None:
-        refuse_multi_agent("FrameStackingEnvToModule", multi_agent)
+        del multi_agent  # RLlib's flag: every module gets its own copy of the pipeline either way
         if isinstance(num_frames, bool) or not isinstance(num_frames, int | np.integer) or num_frames < 1:
             raise ValueError(f"FrameStackingEnvToModule(num_frames={num_frames!r}): use an int >= 1.")
         self.num_frames = int(num_frames)
@@ -70,6 +72,8 @@ class FrameStackingEnvToModule(ConnectorV2):
         return data[..., None] if self._add_axis else data
 
     def __call__(self, data: np.ndarray, info: StepInfo) -> np.ndarray:
+        if info.rows is not None:
+            return self._call_rows(self._frames(np.asarray(data)), info)
         frames, stack, c = self._frames(np.asarray(data)), self._stack, self._channels
         if stack is None or len(stack) != len(frames):
             self.reset(len(frames))
@@ -83,6 +87,26 @@ class FrameStackingEnvToModule(ConnectorV2):
         if starts.any():
             stack[starts] = np.concatenate([frames[starts]] * self.num_frames, axis=-1)
         return stack.copy()
+
+    def _call_rows(self, frames: np.ndarray, info: StepInfo) -> np.ndarray:
+        """Data row ``i`` steps memory row ``info.rows[i]`` (agent streams; memory grows as needed)."""
+        rows, c = info.rows, self._channels
+        need = int(rows.max()) + 1 if len(rows) else 0
+        if self._stack is None or need > len(self._stack):
+            grown = np.zeros((max(need, 2 * len(self._stack) if self._stack is not None else 0), *self.observation_space.shape),
+                             dtype=self.observation_space.dtype)  # fmt: skip
+            if self._stack is not None:
+                grown[: len(self._stack)] = self._stack
+            self._stack = grown
+        stack = self._stack[rows]  # a copy (fancy indexing)
+        if c * self.num_frames > c:
+            stack[..., :-c] = stack[..., c:]
+        stack[..., -c:] = frames
+        starts = info.starts
+        if starts.any():
+            stack[starts] = np.concatenate([frames[starts]] * self.num_frames, axis=-1)
+        self._stack[rows] = stack
+        return stack
 
     def peek(self, data: np.ndarray, index: int, info: StepInfo) -> np.ndarray:
         frames, c = self._frames(np.asarray(data)), self._channels
