@@ -199,32 +199,47 @@ def test_frame_stacks_are_kept_per_agent():
         assert batch["bootstrap_obs"].shape[-1] == 8
 
 
-def test_pieces_with_per_episode_memory_by_sub_env_are_refused_with_the_fix():
+def test_previous_actions_and_rewards_are_kept_per_agent():
+    """PrevActionsPrevRewards (what lstm_use_prev_action adds) in a multi-agent runner: each row's
+    previous action is the agent's own action of its previous row, zero at an episode's start."""
     from tripod.connectors.env_to_module import PrevActionsPrevRewards
 
-    with pytest.raises(ValueError, match="per-episode memory.*wrapper"):
-        config(env_to_module_connector=[PrevActionsPrevRewards()]).build_algo()
-    with pytest.raises(NotImplementedError, match="per-episode memory"):
-        PrevActionsPrevRewards(multi_agent=True)
-    with pytest.raises(ValueError, match="lstm_use_prev_action"):
-        config().rl_module(
-            model_config={"use_lstm": True, "lstm_cell_size": 8, "lstm_use_prev_action": True}
-        ).build_algo()
+    runner = MultiAgentEnvRunner(config=config(env_to_module_connector=[PrevActionsPrevRewards(multi_agent=True)]))
+    runner.sample(num_timesteps=300)
+    batches = runner.sample(num_timesteps=300)
+    checked = 0
+    for batch in batches.values():
+        obs, mask, actions = batch[Columns.OBS], batch[Columns.LOSS_MASK], batch[Columns.ACTIONS]
+        prev_a, prev_r = obs["prev_n_actions"], obs["prev_n_rewards"]
+        done = batch[Columns.TERMINATEDS] | batch[Columns.TRUNCATEDS]
+        for n in range(mask.shape[1]):
+            steps = np.flatnonzero(mask[:, n])
+            for prev, t in zip(steps[:-1], steps[1:]):
+                if done[prev, n]:
+                    assert not prev_a[t, n].any() and prev_r[t, n, 0] == 0.0
+                else:
+                    np.testing.assert_array_equal(prev_a[t, n], np.eye(2)[actions[prev, n]])
+                    assert prev_r[t, n, 0] == batch[Columns.REWARDS][prev, n] == 1.0
+                checked += 1
+    assert checked > 250
 
 
-def test_two_runners_merge_their_statistics_module_by_module():
-    """What the algorithm does after each sample with several runners (remote ones on Ray too)."""
-    cfg = config(env_to_module_connector=[MeanStdFilter()])
-    runners = [MultiAgentEnvRunner(config=cfg, worker_index=i) for i in (1, 2)]
-    for runner in runners:
-        runner.sample(num_timesteps=200)
-    states = [runner.get_connector_state() for runner in runners]
-    counts = {mid: [r.connectors.modules[mid].env_to_module.connectors[0].count for r in runners] for mid in ("p0", "p1")}
-    for runner in runners:
-        runner.set_state({"connectors": states})
-    for mid in ("p0", "p1"):
-        merged = [r.connectors.modules[mid].env_to_module.connectors[0] for r in runners]
-        assert merged[0].count == merged[1].count == sum(counts[mid])
-        np.testing.assert_allclose(merged[0].mean, merged[1].mean)
-    with pytest.raises(ValueError, match="single-agent run"):
-        runners[0].set_state({"connectors": [{"env_to_module": {"pieces": [{}]}}]})
+def test_recurrent_modules_with_previous_actions_train_multi_agent():
+    algo = config().rl_module(
+        model_config={"use_lstm": True, "lstm_cell_size": 8, "max_seq_len": 8, "lstm_use_prev_action": True,
+                      "lstm_use_prev_reward": True}
+    ).build_algo()  # fmt: skip
+    result = algo.train()
+    assert set(result["learners"]) == {"p0", "p1"}
+    assert algo.evaluate(2)["env_runners"]["num_episodes"] == 2
+
+
+def test_custom_pieces_with_memory_by_sub_env_are_refused_with_the_fix():
+    class LastObs(ConnectorV2):
+        per_episode_memory = True  # memory by sub-env row, not by StepInfo.rows
+
+        def __call__(self, data, info):
+            return data
+
+    with pytest.raises(ValueError, match="memory_by_rows"):
+        config(env_to_module_connector=lambda env, spaces, device: [LastObs()]).build_algo()

@@ -83,20 +83,6 @@ def _tree_rows(x: Any, rows: Any) -> Any:
     return x[rows]
 
 
-def refuse_multi_agent(name: str, multi_agent: bool) -> None:
-    """Raise for ``multi_agent=True`` on a piece with per-episode memory (single-agent runners only).
-
-    Pieces without such memory take RLlib's ``multi_agent=True`` and need nothing from it: the
-    multi-agent env runner gives every module its own copy of the pipeline.
-    """
-    if multi_agent:
-        raise NotImplementedError(
-            f"{name}(multi_agent=True): this piece keeps per-episode memory, which tripod's multi-agent env "
-            "runner does not keep per agent yet. For a multi-agent env, stack frames or add previous actions "
-            "in the env itself (a wrapper)."
-        )
-
-
 class ConnectorV2:
     """One connector piece: a batched transform with optional state (RLlib's ``ConnectorV2``).
 

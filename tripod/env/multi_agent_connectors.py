@@ -14,9 +14,8 @@ columns are agent streams.
 
 Pieces with per-episode memory keep it per agent stream (one agent of one env copy): each
 call's ``StepInfo.rows`` names the streams of its rows and ``starts`` marks an agent's first
-observation of an episode. Pieces whose memory does not follow ``rows`` (``memory_by_rows``
-False: ``PrevActionsPrevRewards``, so ``lstm_use_prev_action``, and custom pieces unless they
-declare it) are refused.
+observation of an episode (``prev_actions`` / ``prev_rewards``: each agent's own). Pieces whose
+memory does not follow ``rows`` (custom pieces unless they set ``memory_by_rows``) are refused.
 """
 
 from __future__ import annotations
@@ -56,10 +55,10 @@ class MultiAgentConnectors:
             agents mapped to each module.
         settings: ``env_to_module_connector``, ``module_to_env_connector``,
             ``normalize_actions``, ``clip_actions`` and ``clip_rewards``.
-        model_configs: ``{module_id: model_config}`` (``lstm_use_prev_action`` is refused).
+        model_configs: ``{module_id: model_config}`` (``lstm_use_prev_action`` adds a piece).
 
     Raises:
-        ValueError: A piece keeps per-episode memory (frame stacking, previous actions).
+        ValueError: A piece keeps per-episode memory by sub-env row (not ``memory_by_rows``).
     """
 
     def __init__(
@@ -95,9 +94,15 @@ class MultiAgentConnectors:
         return self.modules[module_id].to_env_needed
 
     # ------------------------------------------------------------------ data
+    @property
+    def per_episode_memory(self) -> bool:
+        """Whether a module's pipeline keeps per-episode memory (it then needs each agent's previous action)."""
+        return any(c.active and c.env_to_module.per_episode_memory for c in self.modules.values())
+
     def observations(
-        self, module_id: str, observations: list[Any], update: bool, streams: list[int], starts: list[bool]
-    ) -> list[Any]:
+        self, module_id: str, observations: list[Any], update: bool, *, streams: list[int], starts: list[bool],
+        prev_actions: list[Any], prev_rewards: list[float],
+    ) -> list[Any]:  # fmt: skip
         """The module's observations for a list of agents' env observations (one batch).
 
         Args:
@@ -106,17 +111,41 @@ class MultiAgentConnectors:
             update: Statistics may learn from them (sampling for training).
             streams: Each agent's stream (the row of its per-episode memory).
             starts: Whether each observation is the agent's first of an episode.
+            prev_actions: Each agent's action that led to it (None where it starts an episode).
+            prev_rewards: The reward that came with it.
         """
         pipeline = self.modules[module_id].env_to_module
         info = StepInfo(
-            starts=np.asarray(starts, dtype=bool), update=update, rows=np.asarray(streams, dtype=np.int64)
-        )
+            starts=np.asarray(starts, dtype=bool), update=update, rows=np.asarray(streams, dtype=np.int64),
+            prev_actions=_actions(prev_actions), prev_rewards=np.asarray(prev_rewards, dtype=np.float32),
+        )  # fmt: skip
         return _unstack(pipeline(_stack(observations), info), len(observations))
 
-    def final(self, module_id: str, observation: Any, stream: int) -> Any:
+    def add_rows(self, module_id: str, rows: Any, entries: list[tuple[Any, Any, bool, float]], update: bool) -> None:
+        """Append a row to ``rows`` (the module's :class:`~tripod.env.multi_agent_buffers.ModuleRows`) for
+        each agent's new observation, through the module's pipeline as one batch.
+
+        Args:
+            entries: ``(slot, env observation, first of the agent's episode, reward)`` per agent; the
+                slot (the runner's ``_Slot``) gives ``stream`` and ``action`` and gets ``row``.
+            update: Statistics may learn from them (sampling for training).
+        """
+        slots = [entry[0] for entry in entries]
+        module_obs = self.observations(
+            module_id, [entry[1] for entry in entries], update,
+            streams=[slot.stream for slot in slots], starts=[entry[2] for entry in entries],
+            prev_actions=[slot.action for slot in slots], prev_rewards=[entry[3] for entry in entries],
+        )  # fmt: skip
+        for slot, agent_obs in zip(slots, module_obs, strict=True):
+            slot.row = rows.add(slot.stream, agent_obs)
+
+    def final(self, module_id: str, observation: Any, stream: int, action: Any, reward: float) -> Any:
         """One agent's last observation as the module sees it (memory and statistics unchanged)."""
         pipeline = self.modules[module_id].env_to_module
-        info = StepInfo(starts=np.zeros(1, dtype=bool), rows=np.array([stream], dtype=np.int64))
+        info = StepInfo(
+            starts=np.zeros(1, dtype=bool), rows=np.array([stream], dtype=np.int64),
+            prev_actions=_actions([action]), prev_rewards=np.array([reward], dtype=np.float32),
+        )  # fmt: skip
         return _unstack(pipeline.peek(_stack([observation]), stream, info), 1)[0]
 
     def to_env(self, module_id: str, actions: list[Any]) -> list[Any]:
@@ -175,13 +204,20 @@ def _refuse_memory(module_id: str, connectors: RunnerConnectors) -> None:
     names = [type(p).__name__ for p in pieces if p.per_episode_memory and not p.memory_by_rows]
     if names:
         raise ValueError(
-            f"Module '{module_id}': the connector pieces {names} keep per-episode memory (previous actions or "
-            "rewards) by sub-env, which tripod's multi-agent env runner cannot feed per agent yet. Add previous "
-            "actions in the multi-agent env itself (a wrapper), and leave lstm_use_prev_action / "
-            "lstm_use_prev_reward off; FrameStackingEnvToModule, MeanStdFilter, FlattenObservations, reward and "
-            "action pieces work per module (a custom piece with memory: follow StepInfo.rows and set "
-            "memory_by_rows = True)."
+            f"Module '{module_id}': the connector pieces {names} keep per-episode memory by sub-env row, but "
+            "a multi-agent runner's calls hold a different set of agents each step. Keep the memory by "
+            "StepInfo.rows (each row's agent stream) and set memory_by_rows = True on the piece, or do this "
+            "in the multi-agent env itself (a wrapper)."
         )
+
+
+def _actions(actions: list[Any]) -> Any:
+    """``[N, ...]`` actions; rows without one (an episode's start, masked by the pieces) get a copy
+    of another row's; None when no row has one."""
+    known = next((a for a in actions if a is not None), None)
+    if known is None:
+        return None
+    return _stack([known if a is None else a for a in actions])
 
 
 def _stack(rows: list[Any]) -> Any:

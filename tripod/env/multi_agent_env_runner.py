@@ -52,10 +52,11 @@ DEFAULT_ROLLOUT_FRAGMENT_LENGTH = 200
 class _Slot:
     """An agent in the running episode of one env copy: its module, stream and latest row."""
 
-    __slots__ = ("agent_id", "mi", "stream", "row")
+    __slots__ = ("agent_id", "mi", "stream", "row", "action")
 
     def __init__(self, agent_id: AgentID, mi: int, stream: int) -> None:
         self.agent_id, self.mi, self.stream, self.row = agent_id, mi, stream, -1
+        self.action: Any = None  # its module's latest action (kept for connectors with per-episode memory)
 
 
 class MultiAgentEnvRunner(EnvRunner):
@@ -96,7 +97,7 @@ class MultiAgentEnvRunner(EnvRunner):
         env_to_module_connector: Connector pieces between each agent's observations (and
             rewards) and its module: every module gets its own copy, built for the spaces of
             its agents, and is built for the pipeline's output (see
-            :mod:`tripod.env.multi_agent_connectors`; pieces with per-episode memory are refused).
+            :mod:`tripod.env.multi_agent_connectors`; per-episode memory is kept per agent).
         module_to_env_connector: Connector pieces between each module's actions and the env.
         validate_module_outputs: Check each module's first output per batch size.
     """
@@ -179,6 +180,7 @@ class MultiAgentEnvRunner(EnvRunner):
         self._env_obs_spaces = [self._env_spaces[mid] for mid in self.module_ids]
         self._transform = None if conn is None else [conn.transforms(mid) for mid in self.module_ids]
         self._to_env = None if conn is None else [conn.to_env_needed(mid) for mid in self.module_ids]
+        self._keep_actions = conn is not None and conn.per_episode_memory
         self._rows = [sampler.rows for sampler in self._samplers]
         self._stateful = [self.module[mid].is_stateful() for mid in self.module_ids]
         for mid, rows, stateful in zip(self.module_ids, self._rows, self._stateful, strict=True):
@@ -323,7 +325,7 @@ class MultiAgentEnvRunner(EnvRunner):
                 rows.close(slot.row, reward)
             if transform is not None and transform[slot.mi]:  # added below, through the connectors
                 waiting = waiting or {}
-                waiting.setdefault(slot.mi, []).append((slot, agent_obs, slot.row < 0))
+                waiting.setdefault(slot.mi, []).append((slot, agent_obs, slot.row < 0, reward))
             else:
                 slot.row = rows.add(slot.stream, agent_obs)
             pending.append(slot)
@@ -338,17 +340,10 @@ class MultiAgentEnvRunner(EnvRunner):
         elif not pending:
             raise nobody_to_act_error(self.env_name, e)
 
-    def _add_through_connectors(self, waiting: dict[int, list[tuple[_Slot, Any, bool]]]) -> None:
-        """Rows for new observations, each module's through its env-to-module pipeline (one batch;
-        ``(slot, observation, first of the agent's episode)`` per agent)."""
+    def _add_through_connectors(self, waiting: dict[int, list[tuple[_Slot, Any, bool, float]]]) -> None:
+        """Rows for new observations, each module's through its env-to-module pipeline (one batch)."""
         for mi, entries in waiting.items():
-            rows = self._rows[mi]
-            module_obs = self.connectors.observations(
-                self.module_ids[mi], [o for _, o, _ in entries], self._collect,
-                [slot.stream for slot, _, _ in entries], [start for _, _, start in entries],
-            )  # fmt: skip
-            for (slot, _, _), agent_obs in zip(entries, module_obs, strict=True):
-                slot.row = rows.add(slot.stream, agent_obs)
+            self.connectors.add_rows(self.module_ids[mi], self._rows[mi], entries, self._collect)
 
     def _agent_done(self, slot: _Slot, reward: float, terminated: bool, obs: Any = None) -> None:
         """The agent's episode ended (with ``obs``, its last observation, or without: it keeps its own)."""
@@ -357,10 +352,12 @@ class MultiAgentEnvRunner(EnvRunner):
             rows.close(slot.row, reward, terminated, not terminated)
             if obs is not None and not terminated:
                 if self._transform is not None and self._transform[slot.mi]:
-                    rows.final_obs[slot.row] = self.connectors.final(self.module_ids[slot.mi], obs, slot.stream)
+                    rows.final_obs[slot.row] = self.connectors.final(
+                        self.module_ids[slot.mi], obs, slot.stream, slot.action, reward
+                    )
                 else:
                     rows.final_obs[slot.row] = tree_map(np.array, obs)
-        slot.row = -1
+        slot.row, slot.action = -1, None
 
     def _done_without_obs(self, e: int, obs: dict, terminateds: dict, truncateds: dict) -> None:
         for flags, terminated in ((terminateds, True), (truncateds, False)):
@@ -483,8 +480,14 @@ class MultiAgentEnvRunner(EnvRunner):
                 if self._stateful[mi]:
                     out = self._step_outputs(mi, out)
                 actions[mi] = self._samplers[mi].actions(out, explore, self._collect)
-                if self._to_env is not None and self._to_env[mi]:
-                    actions[mi] = self.connectors.to_env(module_id, actions[mi])
+        if self._keep_actions:  # the module's actions, before module-to-env pieces
+            for slots in self._pending:
+                for slot in slots:
+                    slot.action = actions[slot.mi][slot.row - starts[slot.mi]]
+        if self._to_env is not None:
+            for mi, needed in enumerate(self._to_env):
+                if needed and actions[mi] is not None and not random_actions:
+                    actions[mi] = self.connectors.to_env(self.module_ids[mi], actions[mi])
         for rows in rows_of:
             if self._collect:
                 rows.fwd_start = rows.size

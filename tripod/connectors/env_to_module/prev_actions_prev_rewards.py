@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tripod.connectors.connector_v2 import ConnectorV2, StepInfo, refuse_multi_agent
+from tripod.connectors.connector_v2 import ConnectorV2, StepInfo
 
 __all__ = ["PrevActionsPrevRewards"]
 
@@ -26,11 +26,12 @@ class PrevActionsPrevRewards(ConnectorV2):
     ``n_prev_rewards`` rewards; both are zero before an episode's first steps. A count of
     0 leaves its key out. The default modules flatten the dict and feed it on, so a default
     LSTM sees its previous action and reward (``lstm_use_prev_action`` /
-    ``lstm_use_prev_reward`` in ``model_config`` add this piece).
+    ``lstm_use_prev_reward`` in ``model_config`` add this piece). In a multi-agent runner
+    each agent (of each env copy) has its own history (``StepInfo.rows``).
 
     Args:
-        multi_agent: Must be False: multi-agent runners do not keep per-episode memory per
-            agent yet (stack frames or add previous actions in the multi-agent env).
+        multi_agent: RLlib's flag for multi-agent pipelines; accepted and not needed (the
+            multi-agent env runner gives every module its own copy, with a history per agent).
         n_prev_actions: How many past actions to include.
         n_prev_rewards: How many past rewards to include.
     """
@@ -39,6 +40,7 @@ class PrevActionsPrevRewards(ConnectorV2):
     PREV_ACTIONS_KEY = "prev_n_actions"
     PREV_REWARDS_KEY = "prev_n_rewards"
     per_episode_memory = True
+    memory_by_rows = True
 
     def __init__(
         self,
@@ -50,7 +52,7 @@ class PrevActionsPrevRewards(ConnectorV2):
         n_prev_rewards: int = 1,
         **kwargs: Any,
     ) -> None:
-        refuse_multi_agent("PrevActionsPrevRewards", multi_agent)
+        del multi_agent  # RLlib's flag: every module gets its own copy of the pipeline either way
         self.n_prev_actions = _count("n_prev_actions", n_prev_actions)
         self.n_prev_rewards = _count("n_prev_rewards", n_prev_rewards)
         self._actions: np.ndarray | None = None
@@ -119,15 +121,30 @@ class PrevActionsPrevRewards(ConnectorV2):
         return {key: out[key] for key in self.observation_space.spaces}  # the Dict space's key order
 
     def __call__(self, data: Any, info: StepInfo) -> dict[str, Any]:
+        if info.rows is not None:  # multi-agent: memory rows are agent streams
+            rows = info.rows
+            self._grow(int(rows.max()) + 1 if len(rows) else 0)
+            acts, rews = self._advance(self._actions[rows], self._rewards[rows], info)
+            self._actions[rows], self._rewards[rows] = acts, rews
+            return self._output(data, acts, rews)
         rows = len(info.starts)
         if self._actions is None or len(self._actions) != rows:
             self.reset(rows)
         self._actions, self._rewards = self._advance(self._actions, self._rewards, info)
         return self._output(data, self._actions, self._rewards)
 
+    def _grow(self, rows: int) -> None:
+        """Memory for at least ``rows`` rows (new rows start at zero)."""
+        if self._actions is not None and len(self._actions) >= rows:
+            return
+        old_a, old_r = self._actions, self._rewards
+        self.reset(max(rows, 2 * len(old_a) if old_a is not None else 0))
+        if old_a is not None:
+            self._actions[: len(old_a)], self._rewards[: len(old_r)] = old_a, old_r
+
     def peek(self, data: Any, index: int, info: StepInfo) -> dict[str, Any]:
-        if self._actions is None:
-            self.reset(index + 1)
+        if self._actions is None or (info.rows is not None and index >= len(self._actions)):
+            self._grow(index + 1)
         acts, rews = self._advance(self._actions[index : index + 1], self._rewards[index : index + 1], info)
         return self._output(data, acts, rews)
 
