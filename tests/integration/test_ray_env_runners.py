@@ -402,3 +402,37 @@ def test_connector_statistics_merge_across_remote_runners_without_double_countin
         assert restored.env_runner_group.foreach_env_runner(_filter_count) == [1032]
     finally:
         restored.stop()
+
+
+def _module_filter_counts(runner) -> dict:
+    modules = runner.get_connector_state()["modules"]
+    return {
+        mid: state["env_to_module"]["pieces"][0]["base"]["count"] + state["env_to_module"]["pieces"][0]["delta"]["count"]
+        for mid, state in modules.items()
+    }
+
+
+def test_multi_agent_connector_statistics_merge_module_by_module_across_remote_runners():
+    from tripod.connectors.env_to_module import MeanStdFilter
+
+    config = (
+        PPOConfig()
+        .environment(MultiAgentCartPole, env_config={"num_agents": 2})
+        .env_runners(num_env_runners=2, num_envs_per_env_runner=2, num_cpus_per_env_runner=0.5,
+                     env_to_module_connector=[MeanStdFilter(multi_agent=True)])
+        .training(train_batch_size_per_learner=400, minibatch_size=200, num_epochs=1)
+        .rl_module(model_config={"fcnet_hiddens": [16]})
+        .multi_agent(policies={"p0", "p1"}, policy_mapping_fn=lambda agent_id, episode, **kw: f"p{agent_id}")
+        .debugging(seed=0)
+    )  # fmt: skip
+    algo = config.build_algo()
+    try:
+        algo.train()
+        first, second = algo.env_runner_group.foreach_env_runner(_module_filter_counts)
+        assert first == second and set(first) == {"p0", "p1"}  # both runners hold the union, per module
+        assert all(count > 200 for count in first.values())
+        pipeline = algo.connector_pipeline(module_id="p0")  # built from the remote runners' env spaces
+        assert pipeline.connectors[0].count == first["p0"]
+        assert algo.compute_single_action(np.zeros(4, np.float32), policy_id="p0") in (0, 1)
+    finally:
+        algo.stop()
