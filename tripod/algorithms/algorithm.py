@@ -392,12 +392,12 @@ class Algorithm:
         """A fresh env-to-module connector pipeline for one env, with the env runners' current
         statistics (None without connectors): what inference outside the runners applies.
         ``cached``: reuse the one built for the same statistics (stateless use only);
-        ``module_id``: that module's pipeline (multi-agent runs; each module has its own)."""
+        ``module_id``: that module's pipeline (multi-agent runs, where each module has its own;
+        ignored otherwise)."""
         spec = self.module_spec
         return self._connectors.inference_pipeline(
-            self.env_runner_group, getattr(spec, "model_config", None), cached,
-            module_id if self.config.is_multi_agent else None,
-        )  # fmt: skip
+            self.env_runner_group, getattr(spec, "model_config", None), cached, module_id
+        )
 
     def predict(
         self,

@@ -59,9 +59,11 @@ class ConnectorSync:
         ``module_config`` is the module's ``model_config`` (``lstm_use_prev_action`` adds a piece).
         A fresh pipeline each call, or with ``cached`` the one built for the same statistics
         (for stateless use only: callers must not step its per-episode memory or learn).
-        ``module_id``: the module's pipeline in a multi-agent run (each module has its own).
+        ``module_id``: the module's pipeline in a multi-agent run (each module has its own;
+        ignored in a single-agent run).
         """
         multi = self.config.is_multi_agent
+        module_id = module_id if multi else None
         # The runners' pipelines end with these (their states line up piece by piece).
         extra = [] if multi else prev_action_pieces(module_config or {})
         extra += clip_reward_pieces(getattr(self.config, "clip_rewards", None))
