@@ -225,13 +225,19 @@ def test_previous_actions_and_rewards_are_kept_per_agent():
 
 
 def test_recurrent_modules_with_previous_actions_train_multi_agent():
-    algo = config().rl_module(
+    algo = config(env_to_module_connector=[MeanStdFilter()]).rl_module(
         model_config={"use_lstm": True, "lstm_cell_size": 8, "max_seq_len": 8, "lstm_use_prev_action": True,
                       "lstm_use_prev_reward": True}
     ).build_algo()  # fmt: skip
     result = algo.train()
     assert set(result["learners"]) == {"p0", "p1"}
     assert algo.evaluate(2)["env_runners"]["num_episodes"] == 2
+    # Inference outside the runners builds the same pipeline (statistics line up piece by piece).
+    pipeline = algo.connector_pipeline(module_id="p1")
+    assert [type(p).__name__ for p in pipeline.connectors] == ["MeanStdFilter", "PrevActionsPrevRewards"]
+    assert pipeline.connectors[0].count > 100
+    with pytest.raises(ValueError, match="earlier steps of the episode"):
+        algo.compute_single_action(np.zeros(4, np.float32), policy_id="p1")
 
 
 def test_custom_pieces_with_memory_by_sub_env_are_refused_with_the_fix():

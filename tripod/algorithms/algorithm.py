@@ -394,10 +394,7 @@ class Algorithm:
         ``cached``: reuse the one built for the same statistics (stateless use only);
         ``module_id``: that module's pipeline (multi-agent runs, where each module has its own;
         ignored otherwise)."""
-        spec = self.module_spec
-        return self._connectors.inference_pipeline(
-            self.env_runner_group, getattr(spec, "model_config", None), cached, module_id
-        )
+        return self._connectors.inference_pipeline(self.env_runner_group, self.module_spec, cached, module_id)
 
     def predict(
         self,

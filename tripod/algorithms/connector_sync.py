@@ -51,24 +51,26 @@ class ConnectorSync:
         self._cached: dict[Any, tuple[Any, Any]] = {}  # module id: (the states it holds, pipeline)
 
     def inference_pipeline(
-        self, group: Any, module_config: Any, cached: bool = False, module_id: str | None = None
+        self, group: Any, module_spec: Any, cached: bool = False, module_id: str | None = None
     ) -> Any:
         """An env-to-module pipeline for one env with the runners' statistics, or None.
 
         For inference outside the env runners (``compute_single_action``, rendered episodes);
-        ``module_config`` is the module's ``model_config`` (``lstm_use_prev_action`` adds a piece).
-        A fresh pipeline each call, or with ``cached`` the one built for the same statistics
-        (for stateless use only: callers must not step its per-episode memory or learn).
+        ``module_spec`` is the algorithm's (the module's ``model_config``: ``lstm_use_prev_action``
+        adds a piece). A fresh pipeline each call, or with ``cached`` the one built for the same
+        statistics (for stateless use only: callers must not step its per-episode memory or learn).
         ``module_id``: the module's pipeline in a multi-agent run (each module has its own;
         ignored in a single-agent run).
         """
         multi = self.config.is_multi_agent
         module_id = module_id if multi else None
-        # The runners' pipelines end with these (their states line up piece by piece).
-        extra = [] if multi else prev_action_pieces(module_config or {})
-        extra += clip_reward_pieces(getattr(self.config, "clip_rewards", None))
+        subs = getattr(module_spec, "rl_module_specs", None) or {}
+        spec = subs.get(module_id) if multi else module_spec
+        extra = prev_action_pieces(getattr(spec, "model_config", None) or {})
         if not self.active and not extra:
             return None
+        # The runners' pipelines end with these (their states line up piece by piece).
+        extra += clip_reward_pieces(getattr(self.config, "clip_rewards", None))
         states = self.state_for_evaluation(group).get("connectors", [])
         entry = self._cached.get(module_id)
         if cached and entry is not None and entry[0] is self.states:

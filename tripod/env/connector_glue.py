@@ -128,14 +128,6 @@ class RunnerConnectors:
         out = self.env_to_module.peek(obs[None] if type(obs) is np.ndarray else _batch_of_one(obs), index, info)
         return out[0] if type(out) is np.ndarray else _first_row(out)
 
-    def transform(self, obs: Any, update: bool) -> Any:
-        """A batch of observations through the env-to-module pipeline as if each began an episode
-        (for pipelines without per-episode memory; unchanged without a pipeline)."""
-        if self.env_to_module is None:
-            return obs
-        rows = len(first_leaf(obs))
-        return self.env_to_module(obs, StepInfo(starts=np.ones(rows, dtype=bool), update=update))
-
     # ------------------------------------------------------------------ actions and rewards
     def to_env(self, actions: Any) -> Any:
         """The env's actions for the module's ``actions`` ``[N, ...]``."""
