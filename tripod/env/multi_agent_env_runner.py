@@ -190,6 +190,9 @@ class MultiAgentEnvRunner(EnvRunner):
         self._episodes: list[MultiAgentEpisode] = []
         self._slots: list[dict[AgentID, _Slot]] = []
         self._pending: list[list[_Slot]] = []
+        #: Per module, ``(slot, observation, starts an episode, reward)`` of agents whose rows wait
+        #: for the end of the vector step (connectors transform them as one batch).
+        self._waiting: dict[int, list[tuple[_Slot, Any, bool, float]]] = {}
         self._needs_reset = True
         self._collect = True
         self._eval: dict[str, Any] | None = None
@@ -262,6 +265,7 @@ class MultiAgentEnvRunner(EnvRunner):
     def _reset_all(self) -> None:
         for rows in self._rows:
             rows.clear()
+        self._waiting = {}
         self._episodes, self._slots, self._pending = (
             [None] * self.num_envs,
             [{}] * self.num_envs,
@@ -272,6 +276,7 @@ class MultiAgentEnvRunner(EnvRunner):
             self._reset_env(e, seed)
         self._reset_seed = None  # later resets continue the envs' own RNGs
         self._needs_reset = False
+        self._flush_waiting()
 
     def _reset_env(self, e: int, seed: int | None = None) -> None:
         try:
@@ -306,7 +311,7 @@ class MultiAgentEnvRunner(EnvRunner):
         all_terminated = bool(terminateds.get("__all__", False))
         all_truncated = bool(truncateds.get("__all__", False)) and not all_terminated
         returns, rows_of, paid = episode.agent_returns, self._rows, 0
-        transform, waiting = self._transform, None
+        transform, waiting = self._transform, self._waiting
         for agent_id, agent_obs in obs.items():
             slot = slots.get(agent_id)
             if slot is None:
@@ -323,14 +328,11 @@ class MultiAgentEnvRunner(EnvRunner):
             rows = rows_of[slot.mi]
             if slot.row >= 0 and collect:
                 rows.close(slot.row, reward)
-            if transform is not None and transform[slot.mi]:  # added below, through the connectors
-                waiting = waiting or {}
+            if transform is not None and transform[slot.mi]:  # added after the vector step, one batch per module
                 waiting.setdefault(slot.mi, []).append((slot, agent_obs, slot.row < 0, reward))
             else:
                 slot.row = rows.add(slot.stream, agent_obs)
             pending.append(slot)
-        if waiting:
-            self._add_through_connectors(waiting)
         if paid != len(rewards):
             raise reward_without_obs_error(self.env_name, e, rewards, obs)
         if len(terminateds) > len(obs) + 1 or len(truncateds) > len(obs) + 1:
@@ -340,10 +342,13 @@ class MultiAgentEnvRunner(EnvRunner):
         elif not pending:
             raise nobody_to_act_error(self.env_name, e)
 
-    def _add_through_connectors(self, waiting: dict[int, list[tuple[_Slot, Any, bool, float]]]) -> None:
-        """Rows for new observations, each module's through its env-to-module pipeline (one batch)."""
-        for mi, entries in waiting.items():
-            self.connectors.add_rows(self.module_ids[mi], self._rows[mi], entries, self._collect)
+    def _flush_waiting(self) -> None:
+        """Rows for the observations of the vector step (or reset) just done that go through
+        connectors: each module's through its env-to-module pipeline as one batch (all env copies)."""
+        if self._waiting:
+            for mi, entries in self._waiting.items():
+                self.connectors.add_rows(self.module_ids[mi], self._rows[mi], entries, self._collect)
+            self._waiting = {}
 
     def _agent_done(self, slot: _Slot, reward: float, terminated: bool, obs: Any = None) -> None:
         """The agent's episode ended (with ``obs``, its last observation, or without: it keeps its own)."""
@@ -511,6 +516,7 @@ class MultiAgentEnvRunner(EnvRunner):
             self._on_step(e, obs, rewards, terminateds, truncateds)  # at an episode's end: the hooks, a reset
             if hooks is not None and self._episodes[e] is episode:
                 hooks.stepped(episode)
+        self._flush_waiting()
 
     def _step_outputs(self, mi: int, output: Any) -> dict[str, Any]:
         """A stateful module's output of one step: ``state_out`` kept per stream, the time axis dropped."""
