@@ -27,7 +27,7 @@ from tripod.env.module_outputs import OutputPlan
 from tripod.env.multi_agent_buffers import ModuleRows
 from tripod.env.multi_agent_env import AgentID
 
-__all__ = ["ModuleSampler"]
+__all__ = ["ModuleSampler", "as_rows"]
 
 
 class ModuleSampler:
@@ -104,7 +104,7 @@ class ModuleSampler:
         env_actions = plan.apply(output, 0, bufs)
         if collect:
             rows.record(rows.fwd_start, bufs, plan)
-        return _as_list(env_actions, count)
+        return as_rows(env_actions, count)
 
     def random_actions(self, collect: bool) -> list:
         """Uniformly random env actions for rows ``fwd_start:size``."""
@@ -116,8 +116,9 @@ class ModuleSampler:
         return acts
 
 
-def _as_list(env_actions: Any, count: int) -> list:
-    """One env action per row: Python ints for discrete actions, fresh arrays otherwise."""
+def as_rows(env_actions: Any, count: int) -> list:
+    """The ``count`` rows of a batch (actions, observations): Python ints for integer scalars,
+    fresh arrays otherwise."""
     if isinstance(env_actions, np.ndarray):
         if env_actions.ndim == 1 and env_actions.dtype.kind in "iu":
             return env_actions.tolist()

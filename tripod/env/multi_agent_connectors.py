@@ -28,8 +28,8 @@ import numpy as np
 
 from tripod.connectors.connector_v2 import StepInfo
 from tripod.core.columns import Columns
-from tripod.data.batch import tree_map
 from tripod.env.connector_glue import RunnerConnectors, prev_action_pieces
+from tripod.env.multi_agent_actions import as_rows
 
 __all__ = ["MultiAgentConnectors", "connectors_requested"]
 
@@ -119,7 +119,7 @@ class MultiAgentConnectors:
             starts=np.asarray(starts, dtype=bool), update=update, rows=np.asarray(streams, dtype=np.int64),
             prev_actions=_actions(prev_actions), prev_rewards=np.asarray(prev_rewards, dtype=np.float32),
         )  # fmt: skip
-        return _unstack(pipeline(_stack(observations), info), len(observations))
+        return as_rows(pipeline(_stack(observations), info), len(observations))
 
     def add_rows(self, module_id: str, rows: Any, entries: list[tuple[Any, Any, bool, float]], update: bool) -> None:
         """Append a row to ``rows`` (the module's :class:`~tripod.env.multi_agent_buffers.ModuleRows`) for
@@ -146,11 +146,11 @@ class MultiAgentConnectors:
             starts=np.zeros(1, dtype=bool), rows=np.array([stream], dtype=np.int64),
             prev_actions=_actions([action]), prev_rewards=np.array([reward], dtype=np.float32),
         )  # fmt: skip
-        return _unstack(pipeline.peek(_stack([observation]), stream, info), 1)[0]
+        return as_rows(pipeline.peek(_stack([observation]), stream, info), 1)[0]
 
     def to_env(self, module_id: str, actions: list[Any]) -> list[Any]:
         """The env's actions for the module's actions (one per agent)."""
-        return _unstack(self.modules[module_id].to_env(_stack(actions)), len(actions))
+        return as_rows(self.modules[module_id].to_env(_stack(actions)), len(actions))
 
     def end_round(self, module_id: str, batch: dict[str, Any]) -> None:
         """Turn ``batch``'s rewards into training rewards; statistics learn from the round."""
@@ -229,11 +229,3 @@ def _stack(rows: list[Any]) -> Any:
         return tuple(_stack([r[i] for r in rows]) for i in range(len(first)))
     return np.stack([np.asarray(r) for r in rows])
 
-
-def _unstack(batch: Any, count: int) -> list[Any]:
-    """The ``count`` rows of a batch (fresh arrays; Python ints for integer scalars)."""
-    if type(batch) is np.ndarray:
-        if batch.ndim == 1 and batch.dtype.kind in "iu":
-            return batch.tolist()
-        return list(np.array(batch))
-    return [tree_map(lambda x, i=i: np.array(np.asarray(x)[i]), batch) for i in range(count)]
