@@ -75,6 +75,17 @@ class StepInfo:
         )
 
 
+def grow_rows(memory: np.ndarray | None, rows: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``memory`` (``[R, *shape]``, or None) with at least ``rows`` rows: doubled when short, new rows
+    zero (per-episode memory indexed by ``StepInfo.rows``)."""
+    if memory is not None and len(memory) >= rows:
+        return memory
+    grown = np.zeros((max(rows, 2 * len(memory) if memory is not None else 0), *shape), dtype=dtype)
+    if memory is not None:
+        grown[: len(memory)] = memory
+    return grown
+
+
 def _tree_rows(x: Any, rows: Any) -> Any:
     if isinstance(x, Mapping):
         return {k: _tree_rows(v, rows) for k, v in x.items()}

@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tripod.connectors.connector_v2 import ConnectorV2, StepInfo
+from tripod.connectors.connector_v2 import ConnectorV2, StepInfo, grow_rows
 
 __all__ = ["FrameStackingEnvToModule"]
 
@@ -92,12 +92,8 @@ class FrameStackingEnvToModule(ConnectorV2):
         """Data row ``i`` steps memory row ``info.rows[i]`` (agent streams; memory grows as needed)."""
         rows, c = info.rows, self._channels
         need = int(rows.max()) + 1 if len(rows) else 0
-        if self._stack is None or need > len(self._stack):
-            grown = np.zeros((max(need, 2 * len(self._stack) if self._stack is not None else 0), *self.observation_space.shape),
-                             dtype=self.observation_space.dtype)  # fmt: skip
-            if self._stack is not None:
-                grown[: len(self._stack)] = self._stack
-            self._stack = grown
+        space = self.observation_space
+        self._stack = grow_rows(self._stack, need, space.shape, space.dtype)
         stack = self._stack[rows]  # a copy (fancy indexing)
         if c * self.num_frames > c:
             stack[..., :-c] = stack[..., c:]

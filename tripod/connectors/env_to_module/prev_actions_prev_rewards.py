@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tripod.connectors.connector_v2 import ConnectorV2, StepInfo
+from tripod.connectors.connector_v2 import ConnectorV2, StepInfo, grow_rows
 
 __all__ = ["PrevActionsPrevRewards"]
 
@@ -135,12 +135,8 @@ class PrevActionsPrevRewards(ConnectorV2):
 
     def _grow(self, rows: int) -> None:
         """Memory for at least ``rows`` rows (new rows start at zero)."""
-        if self._actions is not None and len(self._actions) >= rows:
-            return
-        old_a, old_r = self._actions, self._rewards
-        self.reset(max(rows, 2 * len(old_a) if old_a is not None else 0))
-        if old_a is not None:
-            self._actions[: len(old_a)], self._rewards[: len(old_r)] = old_a, old_r
+        self._actions = grow_rows(self._actions, rows, (self.n_prev_actions, self._action_size), np.float32)
+        self._rewards = grow_rows(self._rewards, rows, (self.n_prev_rewards,), np.float32)
 
     def peek(self, data: Any, index: int, info: StepInfo) -> dict[str, Any]:
         if self._actions is None or (info.rows is not None and index >= len(self._actions)):
