@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from tripod.core.rl_module.rl_module import DEFAULT_MODULE_ID
-from tripod.export.directory import PER_MODULE, export_modules
+from tripod.export.directory import export_modules
 from tripod.export.graph import ExportError
 
 __all__ = ["FORMATS", "IN_PROCESS", "export_algorithm", "export_checkpoint", "select_modules"]
@@ -52,17 +52,14 @@ def select_modules(multi: Any, module_id: str | None, all_modules: bool) -> tupl
     return chosen, skipped
 
 
-def connector_sidecar(algo: Any, module_ids: Any = ()) -> dict[str, Any]:
-    """``{"env_to_module": [piece, ...]}`` for a run with env-to-module connectors, else ``{}``;
-    for a multi-agent run ``{PER_MODULE: True, module_id: that module's entries}`` for ``module_ids``.
+def connector_sidecar(algo: Any, module_ids: Any) -> dict[str, dict[str, Any]]:
+    """``{module_id: {"env_to_module": [piece, ...]}}`` for each of ``module_ids`` whose run has
+    env-to-module connectors (its own pipeline in a multi-agent run), else ``{module_id: {}}``.
 
     Each piece is its spec (``{"type": ..., keywords}``); a ``MeanStdFilter`` adds the ``mean`` and
     ``std`` it normalises with. The exported graph takes the pipeline's output: apply these first.
     """
-    if algo.config.is_multi_agent:
-        per_module = {mid: _pipeline_entries(algo.connector_pipeline(module_id=mid)) for mid in module_ids}
-        return {PER_MODULE: True, **per_module} if any(per_module.values()) else {}
-    return _pipeline_entries(algo.connector_pipeline())
+    return {mid: _pipeline_entries(algo.connector_pipeline(module_id=mid)) for mid in module_ids}
 
 
 def _pipeline_entries(pipeline: Any) -> dict[str, Any]:
@@ -114,7 +111,7 @@ def export_algorithm(
         return {"path": Path(path), "modules": {mid: Path(path) for mid in chosen}, "skipped": skipped,
                 "class": type(what).__name__}  # fmt: skip
     extra = connector_sidecar(algo, list(chosen))
-    paths = export_modules(chosen, out_dir, format=format, overwrite=overwrite, sidecar_extra=extra)
+    paths = export_modules(chosen, out_dir, format=format, overwrite=overwrite, module_sidecar_extra=extra)
     classes = sorted({type(m).__name__ for m in chosen.values()})
     return {"path": Path(os.path.abspath(out_dir)), "modules": paths, "skipped": skipped,
             "class": ", ".join(classes)}  # fmt: skip

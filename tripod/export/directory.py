@@ -90,10 +90,7 @@ def _check_ids(module_ids: list[str]) -> None:
             )
 
 
-#: Marks a ``sidecar_extra`` whose entries are per module id (a multi-agent run's connectors).
-PER_MODULE = "__per_module__"
-
-def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extra: dict | None = None) -> None:
+def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extras: Mapping[str, dict]) -> None:
     """Write every module into a temp dir next to ``target``, then rename it into place."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -101,8 +98,8 @@ def _write_into_place(modules: Mapping[str, Any], fmt: str, target: Path, extra:
         files: dict[str, str] = {}
         for module_id, module in modules.items():
             path = tmp / f"{module_id}{SUFFIXES[fmt]}"
-            entries = extra.get(module_id) if extra is not None and PER_MODULE in extra else extra
-            files[path.name] = write_export(module, fmt, path, module_id=module_id, extra=entries)["sha256"]
+            extra = extras.get(module_id) or None
+            files[path.name] = write_export(module, fmt, path, module_id=module_id, extra=extra)["sha256"]
             files[f"{module_id}.json"] = sha256(tmp / f"{module_id}.json")
         write_metadata(tmp, {"kind": EXPORT_KIND, "format": fmt, "modules": list(modules), "files": files})
         swap_into_place(tmp, target)  # target checked by check_export_target: empty, or an unchanged export
@@ -117,6 +114,7 @@ def export_modules(
     format: str = "onnx",  # noqa: A002 - the CLI's --format
     overwrite: bool = False,
     sidecar_extra: dict[str, Any] | None = None,
+    module_sidecar_extra: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
     """Export each module of ``modules`` (a MultiRLModule or ``{module_id: module}``) into ``out_dir``.
 
@@ -129,8 +127,9 @@ def export_modules(
         out_dir: A new or empty directory, or a previous tripod export (with ``overwrite``).
         format: ``"onnx"`` or ``"pt2"``.
         overwrite: Replace a previous tripod export at ``out_dir``.
-        sidecar_extra: Entries added to every sidecar (the run's ``env_to_module`` connectors), or
-            ``{PER_MODULE: True, module_id: entries, ...}``: each module's own.
+        sidecar_extra: Entries added to every sidecar.
+        module_sidecar_extra: ``{module_id: entries}`` added to that module's sidecar (a run's
+            ``env_to_module`` connectors, per module in a multi-agent run).
 
     Returns:
         ``{module_id: path of the exported file}``.
@@ -153,7 +152,9 @@ def export_modules(
         target.parent.mkdir(parents=True, exist_ok=True)
         recover_leftovers(target)
         check_export_target(target, overwrite=overwrite)
-        _write_into_place(modules, format, target, sidecar_extra)
+        per_module = module_sidecar_extra or {}
+        extras = {mid: {**(sidecar_extra or {}), **(per_module.get(mid) or {})} for mid in ids}
+        _write_into_place(modules, format, target, extras)
         recover_leftovers(target)
     except OSError as err:  # a file where a directory goes, read-only, disk full: nothing was replaced
         raise write_error(target, err) from err
